@@ -1,0 +1,12 @@
+"""ComfyUI entry point of the MiniGPT-5 node pack.
+
+ComfyUI loads this folder by path under a mangled module name, so only relative imports work here.
+Nothing heavy happens at import: `nodes/` imports torch-heavy code and ComfyUI modules lazily, inside
+the node functions, so this file also imports where ComfyUI is absent (tests, docs, `pip install`).
+"""
+
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+WEB_DIRECTORY = None
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
