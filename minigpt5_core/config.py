@@ -1,0 +1,201 @@
+"""One dataclass for the whole model, with presets.
+
+`minigpt5-7b` has the official shapes (MINIGPT5_SPEC.md §1) and is meant for real weights or for
+shape checks on the meta device; `tiny` builds every part small and random in seconds on CPU, for
+tests. Behaviour switches are fields here, never environment variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import MiniGPT5Error
+
+VIST_SYSTEM_PROMPT = (
+    "Give the following images in <Img>ImageContent</Img> format. You will be able to see the images "
+    "once I provide it to you. Please understanding images and generate story."
+)
+
+
+@dataclass
+class VisionConfig:
+    """EVA ViT-g (as a transformers BLIP-2 vision model) + Q-Former + projection into the LLM."""
+
+    image_size: int = 224
+    patch_size: int = 14
+    hidden_size: int = 1408
+    intermediate_size: int = 6144
+    num_layers: int = 39
+    num_heads: int = 16
+    num_query_tokens: int = 32
+    qformer_hidden_size: int = 768
+    qformer_intermediate_size: int = 3072
+    qformer_layers: int = 12
+    qformer_heads: int = 12
+    qformer_cross_attention_frequency: int = 2
+
+
+@dataclass
+class LLMConfig:
+    """LLaMA-style decoder (Vicuna v0 7B in the official model) and the adapters trained on it."""
+
+    vocab_size: int = 32009  # includes the 9 new tokens; official files: read from the checkpoint
+    hidden_size: int = 4096
+    intermediate_size: int = 11008
+    num_layers: int = 32
+    num_heads: int = 32
+    max_position_embeddings: int = 2048
+    rms_norm_eps: float = 1e-6
+    # Which token's embedding starts every sequence. The released checkpoints were trained with
+    # `</s>` ("eos"); later official code uses `<s>` ("bos").
+    first_token: str = "eos"
+    # "tiny-bpe": a byte-level BPE trained in-process (tiny/toy presets); "external": a tokenizer
+    # saved in the model folder (real weights).
+    tokenizer: str = "external"
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+
+
+@dataclass
+class MapperConfig:
+    """fc MLP + torch nn.Transformer + learned queries: voken states -> SD text-conditioning space."""
+
+    d_model: int = 1024
+    num_heads: int = 8
+    num_encoder_layers: int = 4
+    num_decoder_layers: int = 4
+    ffn_dim: int = 4096
+    num_queries: int = 77
+
+
+@dataclass
+class DiffusionConfig:
+    """The image generator side: shapes the mapper must match, loss and sampling defaults."""
+
+    # "external": SD 2.1-base comes from elsewhere (a diffusers folder, or ComfyUI's loaders);
+    # "tiny-random": a tiny random UNet/VAE/text encoder with the same diffusers classes (tests).
+    kind: str = "external"
+    cross_attention_dim: int = 1024
+    resolution: int = 512
+    caption_max_length: int = 77
+    min_snr_gamma: float = 5.0
+    guidance_scale: float = 7.5
+    num_inference_steps: int = 50
+
+
+@dataclass
+class GenerationConfig:
+    """Sampling defaults of the official demo."""
+
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 0.9
+    repetition_penalty: float = 2.0
+    stop_text: str = "###"
+
+
+@dataclass
+class TrainingConfig:
+    """Loss weights, classifier-free-guidance dropout and optimiser settings of the official runs."""
+
+    text_loss_weight: float = 0.01
+    ldm_loss_weight: float = 1.0
+    caption_loss_weight: float = 0.1
+    cfg_dropout: float = 0.1
+    learning_rate: float = 2e-5
+    mapper_lr_multiplier: float = 10.0
+    weight_decay: float = 0.01
+    adam_eps: float = 1e-8
+    warmup_steps: int = 1000
+    cc3m_chat_fraction: float = 0.01
+
+
+@dataclass
+class MiniGPT5Config:
+    """The whole model. `preset(name)` gives the official or the tiny configuration."""
+
+    name: str = "minigpt5-7b"
+    num_vokens: int = 8
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    mapper: MapperConfig = field(default_factory=MapperConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    system_prompt: str = VIST_SYSTEM_PROMPT
+
+    PRESETS = ("minigpt5-7b", "tiny")
+
+    @classmethod
+    def preset(cls, name: str) -> "MiniGPT5Config":
+        """Return a fresh configuration for `name` (one of `MiniGPT5Config.PRESETS`)."""
+        if name == "minigpt5-7b":
+            return cls(name=name)
+        if name == "tiny":
+            return cls(
+                name="tiny",
+                vision=VisionConfig(
+                    image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_layers=2,
+                    num_heads=4, num_query_tokens=32, qformer_hidden_size=32, qformer_intermediate_size=64,
+                    qformer_layers=2, qformer_heads=4,
+                ),
+                llm=LLMConfig(
+                    vocab_size=0, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
+                    max_position_embeddings=1024, rms_norm_eps=1e-6, tokenizer="tiny-bpe",
+                ),
+                # d_model stays 1024 so the conditioning fits an SD 2.x UNet (ComfyUI detects SD2 by it).
+                mapper=MapperConfig(d_model=1024, num_heads=8, num_encoder_layers=1, num_decoder_layers=1,
+                                    ffn_dim=1024),
+                diffusion=DiffusionConfig(kind="tiny-random", resolution=32, num_inference_steps=4),
+                generation=GenerationConfig(max_new_tokens=48),
+            )
+        raise MiniGPT5Error(f"unknown preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
+
+    def validate(self) -> None:
+        """Raise `MiniGPT5Error` when parts cannot fit together."""
+        if self.mapper.d_model != self.diffusion.cross_attention_dim:
+            raise MiniGPT5Error(
+                f"mapper.d_model ({self.mapper.d_model}) must equal diffusion.cross_attention_dim "
+                f"({self.diffusion.cross_attention_dim}): the mapper output is used directly as prompt_embeds"
+            )
+        if self.num_vokens < 1:
+            raise MiniGPT5Error("num_vokens must be at least 1")
+        if self.llm.first_token not in ("eos", "bos"):
+            raise MiniGPT5Error(f"llm.first_token must be 'eos' or 'bos', not {self.llm.first_token!r}")
+        if self.diffusion.kind not in ("external", "tiny-random"):
+            raise MiniGPT5Error(f"diffusion.kind must be 'external' or 'tiny-random', not {self.diffusion.kind!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MiniGPT5Config":
+        """Inverse of `to_dict`; unknown keys are an error so that typos do not pass silently."""
+        sections = {
+            "vision": VisionConfig, "llm": LLMConfig, "mapper": MapperConfig, "diffusion": DiffusionConfig,
+            "generation": GenerationConfig, "training": TrainingConfig,
+        }
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise MiniGPT5Error(f"config.json has unknown fields {sorted(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                section_cls = sections[key]
+                section_known = {f.name for f in dataclasses.fields(section_cls)}
+                bad = set(value) - section_known
+                if bad:
+                    raise MiniGPT5Error(f"config.json section {key!r} has unknown fields {sorted(bad)}")
+                if key == "llm" and "lora_target_modules" in value:
+                    value = {**value, "lora_target_modules": tuple(value["lora_target_modules"])}
+                kwargs[key] = section_cls(**value)
+            else:
+                kwargs[key] = value
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg

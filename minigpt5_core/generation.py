@@ -1,0 +1,218 @@
+"""Interleaved decoding with a KV cache and voken capture.
+
+The LLM writes text until it samples `[IMG0]`; then `[IMG1]..[IMG7]` are FED in one step (the model
+never has to sample them), and decoding continues after `[IMG7]`. The image's voken features are
+the last-layer hidden states at the 8 positions that PREDICT `[IMG0]..[IMG7]`: the state that
+produced `[IMG0]` plus the states at `[IMG0]..[IMG6]`. A `DecodingSession` keeps the cache between
+turns, so a story continued page after page never recomputes its history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache, PreTrainedTokenizerBase
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from .errors import MiniGPT5Error
+from .tokens import SpecialIds
+
+TokenCallback = Callable[[int], None]
+
+
+@dataclass
+class TextSegment:
+    text: str
+
+
+@dataclass
+class VokenSegment:
+    """One image to draw: the (num_vokens, H) voken features, float32 on CPU."""
+
+    hidden: torch.Tensor
+
+
+@dataclass
+class InterleavedResult:
+    """What one generation produced, in order: text and images (as voken features)."""
+
+    segments: list[TextSegment | VokenSegment] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments if isinstance(s, TextSegment) and s.text).strip()
+
+    @property
+    def num_images(self) -> int:
+        return sum(isinstance(s, VokenSegment) for s in self.segments)
+
+    @property
+    def vokens(self) -> torch.Tensor:
+        """(N, num_vokens, H) features of every image, in order; N may be 0."""
+        groups = [s.hidden for s in self.segments if isinstance(s, VokenSegment)]
+        if not groups:
+            return torch.zeros(0, 0, 0)
+        return torch.stack(groups)
+
+
+@dataclass
+class SamplingSettings:
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    force_image: bool = False
+    stop_text: str = "###"
+
+    def validate(self) -> None:
+        if self.max_new_tokens < 1:
+            raise MiniGPT5Error(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise MiniGPT5Error(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise MiniGPT5Error(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise MiniGPT5Error(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+
+class DecodingSession:
+    """A growing sequence with its KV cache: feed embeddings or tokens, then sample a turn.
+
+    `llm` is a causal LM (optionally peft-wrapped) returning logits and hidden states; `embed` maps
+    token ids to input embeddings. Everything fed is logged so tests can re-run one full forward.
+    """
+
+    def __init__(self, llm: torch.nn.Module, embed: Callable[[torch.Tensor], torch.Tensor],
+                 tokenizer: PreTrainedTokenizerBase, ids: SpecialIds, max_positions: int):
+        self.llm = llm
+        self.embed = embed
+        self.tokenizer = tokenizer
+        self.ids = ids
+        self.max_positions = max_positions
+        self.cache = DynamicCache()
+        self.length = 0
+        self.fed_embeds: list[torch.Tensor] = []
+        self.last_logits: torch.Tensor | None = None
+        self.last_hidden: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def feed_embeds(self, embeds: torch.Tensor) -> torch.Tensor:
+        """Run (1, L, H) embeddings through the LLM with the cache; returns their last-layer states."""
+        if self.length + embeds.shape[1] > self.max_positions:
+            raise MiniGPT5Error(
+                f"the sequence would grow to {self.length + embeds.shape[1]} positions but the LLM has "
+                f"{self.max_positions}; shorten the prompt or the history, or lower max_new_tokens"
+            )
+        positions = torch.arange(self.length, self.length + embeds.shape[1], device=embeds.device).unsqueeze(0)
+        out = self.llm(
+            inputs_embeds=embeds, cache=self.cache, use_cache=True, output_hidden_states=True,
+            position_ids=positions,
+        )
+        self.cache = out.cache
+        self.length += embeds.shape[1]
+        self.fed_embeds.append(embeds)
+        states = out.hidden_states[-1]
+        self.last_logits = out.logits[:, -1].float()
+        self.last_hidden = states[:, -1]
+        return states
+
+    def feed_tokens(self, token_ids: list[int]) -> torch.Tensor:
+        device = self.fed_embeds[-1].device if self.fed_embeds else None
+        tensor = torch.tensor([token_ids], device=device)
+        return self.feed_embeds(self.embed(tensor))
+
+    def full_embeds(self) -> torch.Tensor:
+        """Everything fed so far as one (1, L, H) tensor (for checks against an uncached forward)."""
+        return torch.cat(self.fed_embeds, dim=1)
+
+    def sample_turn(
+        self, settings: SamplingSettings, generator: torch.Generator, on_token: TokenCallback | None = None
+    ) -> InterleavedResult:
+        """Sample until the stop text, end-of-sequence, or the token budget; capture voken groups."""
+        settings.validate()
+        if self.last_logits is None:
+            raise MiniGPT5Error("nothing was fed before sampling; give a prompt")
+        ids = self.ids
+        n_vokens = len(ids.vokens)
+        processors = LogitsProcessorList()
+        if settings.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
+        if settings.temperature > 0:
+            processors.append(TemperatureLogitsWarper(settings.temperature))
+            if settings.top_p < 1.0:
+                processors.append(TopPLogitsWarper(settings.top_p))
+        never_sampled = [*ids.vokens[1:], ids.image_placeholder]
+
+        result = InterleavedResult()
+        text_ids: list[int] = []
+        generated: list[int] = []
+
+        def close_text() -> None:
+            text = self.tokenizer.decode(text_ids, skip_special_tokens=True)
+            text = text.replace(settings.stop_text, " ").strip().rstrip("#").strip()
+            if text:
+                result.segments.append(TextSegment(text))
+            text_ids.clear()
+
+        while len(generated) < settings.max_new_tokens:
+            logits = self.last_logits.clone()
+            logits[:, never_sampled] = float("-inf")
+            if settings.force_image and result.num_images:
+                logits[:, ids.first_voken] = float("-inf")  # exactly one image when forced
+            history = torch.tensor([generated], dtype=torch.long, device=logits.device)
+            scores = processors(history, logits) if generated else processors(history[:, :0], logits)
+            token = self._pick(scores, settings.temperature, generator)
+
+            ends_turn = token == ids.eos or self._completes_stop(text_ids, token, settings.stop_text)
+            out_of_budget = settings.max_new_tokens - len(generated) <= n_vokens
+            if settings.force_image and not result.num_images and (ends_turn or out_of_budget):
+                token, ends_turn = ids.first_voken, False
+            if token == ids.first_voken and len(generated) + n_vokens > settings.max_new_tokens:
+                break  # no room for a whole voken group: stop instead of leaving half an image
+
+            if ends_turn:
+                generated.append(token)
+                result.token_ids.append(token)
+                if token != ids.eos:
+                    self.feed_tokens([token])
+                if on_token:
+                    on_token(len(generated))
+                break
+
+            if token == ids.first_voken:
+                close_text()
+                producer_state = self.last_hidden
+                group = list(ids.vokens)
+                states = self.feed_tokens(group)
+                hidden = torch.cat([producer_state, states[0, : n_vokens - 1]], dim=0)
+                result.segments.append(VokenSegment(hidden.float().cpu()))
+                generated.extend(group)
+                result.token_ids.extend(group)
+            else:
+                text_ids.append(token)
+                generated.append(token)
+                result.token_ids.append(token)
+                self.feed_tokens([token])
+            if on_token:
+                on_token(len(generated))
+        close_text()
+        return result
+
+    @staticmethod
+    def _pick(scores: torch.Tensor, temperature: float, generator: torch.Generator) -> int:
+        if temperature == 0:
+            return int(scores.argmax(dim=-1))
+        probs = torch.softmax(scores.float().cpu(), dim=-1)
+        return int(torch.multinomial(probs, 1, generator=generator))
+
+    def _completes_stop(self, text_ids: list[int], token: int, stop_text: str) -> bool:
+        tail = self.tokenizer.decode(text_ids[-4:] + [token], skip_special_tokens=True)
+        return tail.rstrip().endswith(stop_text)

@@ -1,0 +1,376 @@
+"""`MiniGPT5`: the composed model — image encoder, voken LLM, mapper, and (optionally) the generator.
+
+Read top to bottom: construction, prompt embedding, generation (text + voken features), the
+voken -> conditioning path, picture rendering, and the training losses. Saving and loading live in
+`checkpoint.py`, the per-stage trainable sets in `stages.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from . import stages
+from .config import MiniGPT5Config
+from .diffusion import ImageGenerator, images_to_tensor
+from .errors import MiniGPT5Error
+from .generation import (
+    DecodingSession,
+    InterleavedResult,
+    SamplingSettings,
+    TokenCallback,
+)
+from .mapper import VokenMapper
+from .prompts import NEXT_SCENE_INSTRUCTION, TrainingSample, chat_prompt, chat_turn
+from .tokens import IMAGE_PLACEHOLDER, IMAGE_TAG, SpecialIds, add_new_tokens, check_tokenizer
+from .vision import ImageEncoder, preprocess_images
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class LossOutput:
+    """The weighted total and each term (`caption` is None when L_CAP does not apply)."""
+
+    total: torch.Tensor
+    text: torch.Tensor
+    ldm: torch.Tensor
+    caption: torch.Tensor | None
+
+
+class MiniGPT5(nn.Module):
+    def __init__(
+        self, config: MiniGPT5Config, tokenizer: PreTrainedTokenizerBase | None,
+        image_generator: ImageGenerator | None = None,
+    ):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.special_ids: SpecialIds | None = None
+        if tokenizer is not None:
+            add_new_tokens(tokenizer, config.num_vokens)
+            if config.llm.vocab_size in (0, len(tokenizer)):
+                config.llm.vocab_size = len(tokenizer)
+            self.special_ids = check_tokenizer(tokenizer, config.num_vokens, config.llm.vocab_size)
+        llm_cfg = config.llm
+        self.encoder = ImageEncoder(config.vision, llm_cfg.hidden_size)
+        self.llm: nn.Module = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=llm_cfg.vocab_size, hidden_size=llm_cfg.hidden_size,
+                intermediate_size=llm_cfg.intermediate_size, num_hidden_layers=llm_cfg.num_layers,
+                num_attention_heads=llm_cfg.num_heads, num_key_value_heads=llm_cfg.num_heads,
+                max_position_embeddings=llm_cfg.max_position_embeddings, rms_norm_eps=llm_cfg.rms_norm_eps,
+                tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+            )
+        )
+        self.mapper = VokenMapper(config.mapper, llm_cfg.hidden_size)
+        self.image_generator = image_generator
+        self.adapter_stage: int | None = None  # which training stage's peft adapter wraps self.llm
+        self.encoder.requires_grad_(False)
+
+    @classmethod
+    def from_config(
+        cls, config: MiniGPT5Config, *, tokenizer: PreTrainedTokenizerBase | None = None, seed: int = 0,
+    ) -> "MiniGPT5":
+        """A randomly initialised model (seeded). Tiny presets bring their own tokenizer and generator.
+
+        For shape checks of the official configuration, build it under `torch.device("meta")`.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if tokenizer is None and config.llm.tokenizer == "tiny-bpe":
+                from .tiny_tokenizer import build_tiny_tokenizer
+
+                tokenizer = build_tiny_tokenizer()
+            generator = ImageGenerator.tiny_random(config.diffusion) if config.diffusion.kind == "tiny-random" else None
+            model = cls(config, tokenizer, generator)
+        return model.eval()
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **kwargs) -> "MiniGPT5":
+        """Load a folder written by `save_pretrained` (see `checkpoint.load_pretrained` for options)."""
+        from .checkpoint import load_pretrained
+
+        return load_pretrained(cls, folder, **kwargs)
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write config.json, model.safetensors, tokenizer/ and (if present) sd/ into `folder`."""
+        from .checkpoint import save_pretrained
+
+        save_pretrained(self, folder)
+
+    @property
+    def device(self) -> torch.device:
+        return self.mapper.t2i_decoder_prompt.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.mapper.t2i_decoder_prompt.dtype
+
+    # ---- inputs ---------------------------------------------------------------------------------
+
+    def _require_tokenizer(self) -> SpecialIds:
+        if self.tokenizer is None or self.special_ids is None:
+            raise MiniGPT5Error("this model has no tokenizer; load it with MiniGPT5.from_pretrained(folder)")
+        return self.special_ids
+
+    def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
+        return self.llm.get_input_embeddings()(token_ids.to(self.device))
+
+    def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """PIL images (any mode/size) -> (N, num_query_tokens, H) LLM input embeddings."""
+        pixels = preprocess_images(images, self.config.vision.image_size).to(self.device)
+        return self.encoder(pixels).to(self.dtype)
+
+    def _text_ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids if text else []
+
+    def _first_token_id(self) -> int:
+        ids = self._require_tokenizer()
+        return ids.eos if self.config.llm.first_token == "eos" else ids.bos
+
+    def embed_prompt(self, text: str, images: Sequence[Image.Image] = ()) -> torch.Tensor:
+        """First-token embedding + text, each `<ImageHere>` replaced by one image's embeddings: (1, L, H)."""
+        self._require_tokenizer()
+        pieces = text.split(IMAGE_PLACEHOLDER)
+        if len(pieces) - 1 != len(images):
+            raise MiniGPT5Error(
+                f"the prompt has {len(pieces) - 1} {IMAGE_PLACEHOLDER} placeholders but {len(images)} images "
+                "were given; give one image per placeholder"
+            )
+        image_embeds = self.encode_images(images) if images else None
+        chunks = [self.embed_tokens(torch.tensor([[self._first_token_id()]]))[0]]
+        for i, piece in enumerate(pieces):
+            if piece:
+                chunks.append(self.embed_tokens(torch.tensor([self._text_ids(piece)]))[0])
+            if i < len(images):
+                chunks.append(image_embeds[i])
+        return torch.cat(chunks).unsqueeze(0)
+
+    def chat_text(self, prompt: str, num_images: int) -> str:
+        """The user's message as one chat turn; images without placeholders go first, as `<Img>` tags."""
+        if not prompt or not prompt.strip():
+            raise MiniGPT5Error("the prompt is empty; write what the model should continue or describe")
+        if num_images and IMAGE_PLACEHOLDER not in prompt:
+            prompt = " ".join([IMAGE_TAG] * num_images + [prompt.strip()])
+        return chat_prompt(prompt.strip(), self.config.system_prompt)
+
+    def start_session(self, prompt: str, images: Sequence[Image.Image] = (), *, template: bool = True) -> DecodingSession:
+        """Feed the prompt (chat template unless `template=False`) and return the session to sample from."""
+        ids = self._require_tokenizer()
+        text = self.chat_text(prompt, len(images)) if template else prompt
+        session = DecodingSession(
+            self.llm, self.embed_tokens, self.tokenizer, ids, self.config.llm.max_position_embeddings
+        )
+        with torch.no_grad():
+            session.feed_embeds(self.embed_prompt(text, list(images)))
+        return session
+
+    def _settings(self, max_new_tokens, temperature, top_p, repetition_penalty, force_image) -> SamplingSettings:
+        gen = self.config.generation
+        return SamplingSettings(
+            max_new_tokens=gen.max_new_tokens if max_new_tokens is None else max_new_tokens,
+            temperature=gen.temperature if temperature is None else temperature,
+            top_p=gen.top_p if top_p is None else top_p,
+            repetition_penalty=gen.repetition_penalty if repetition_penalty is None else repetition_penalty,
+            force_image=force_image, stop_text=gen.stop_text,
+        )
+
+    # ---- generation -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(
+        self, prompt: str, images: Sequence[Image.Image] | None = None, *, seed: int = 0,
+        max_new_tokens: int | None = None, force_image: bool = False, temperature: float | None = None,
+        top_p: float | None = None, repetition_penalty: float | None = None,
+        on_token: TokenCallback | None = None, template: bool = True,
+    ) -> InterleavedResult:
+        """One assistant turn: text and images (voken features), in order. Seeded runs repeat exactly.
+
+        `on_token(n)` is called after every generated token with the count so far; raising from it
+        aborts generation (used for progress bars and cancel buttons).
+        """
+        settings = self._settings(max_new_tokens, temperature, top_p, repetition_penalty, force_image)
+        session = self.start_session(prompt, list(images or []), template=template)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        return session.sample_turn(settings, generator, on_token)
+
+    @torch.no_grad()
+    def story(
+        self, opening: str, *, pages: int, seed: int = 0, images: Sequence[Image.Image] | None = None,
+        max_new_tokens_per_page: int | None = None, temperature: float | None = None, top_p: float | None = None,
+        repetition_penalty: float | None = None, on_token: TokenCallback | None = None,
+    ) -> list[InterleavedResult]:
+        """Continue a story for `pages` pages, each with text and exactly one picture.
+
+        The KV cache is carried from page to page: each new page only feeds the next instruction.
+        """
+        if pages < 1:
+            raise MiniGPT5Error(f"pages must be at least 1, got {pages}")
+        settings = self._settings(max_new_tokens_per_page, temperature, top_p, repetition_penalty, True)
+        stop = settings.stop_text
+        first = f"{opening.strip()} {NEXT_SCENE_INSTRUCTION}" if opening and opening.strip() else ""
+        session = self.start_session(first, list(images or []))
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        results = []
+        done = 0
+
+        def page_progress(n: int) -> None:
+            if on_token:
+                on_token(done + n)
+
+        for page in range(pages):
+            if page:
+                turn = chat_turn(NEXT_SCENE_INSTRUCTION)
+                ended_with_stop = self.tokenizer.decode(results[-1].token_ids[-3:]).rstrip().endswith(stop)
+                session.feed_tokens(self._text_ids(turn[len(stop):] if ended_with_stop else " " + turn))
+            result = session.sample_turn(settings, generator, page_progress)
+            done += len(result.token_ids)
+            results.append(result)
+        return results
+
+    # ---- vokens -> conditioning -> pictures -----------------------------------------------------
+
+    def conditioning(self, vokens: torch.Tensor | InterleavedResult) -> tuple[torch.Tensor, torch.Tensor]:
+        """Voken features (N, 8, H) -> (positive (N, 77, D), negative (1, 77, D)), float32.
+
+        The negative is mapper(zeros): the learned null that CFG dropout trained, not SD's "" prompt.
+        """
+        if isinstance(vokens, InterleavedResult):
+            vokens = vokens.vokens
+        if vokens.dim() != 3 or vokens.shape[0] == 0:
+            raise MiniGPT5Error(
+                "there are no images to condition on: the model produced no voken group. Use force_image=True "
+                "or a prompt that asks for a picture"
+            )
+        expected = (self.config.num_vokens, self.config.llm.hidden_size)
+        if tuple(vokens.shape[1:]) != expected:
+            raise MiniGPT5Error(f"voken features must have shape (N, {expected[0]}, {expected[1]}), got {tuple(vokens.shape)}")
+        with torch.no_grad():
+            positive = self.mapper(vokens.to(self.device, self.dtype)).float()
+            negative = self.mapper.null_conditioning(self.config.num_vokens).float()
+        return positive, negative
+
+    def render_images(
+        self, result: InterleavedResult | torch.Tensor, *, steps: int | None = None, guidance: float | None = None,
+        seed: int = 0, height: int | None = None, width: int | None = None,
+    ) -> list[Image.Image]:
+        """Draw every image of `result` through diffusers' StableDiffusionPipeline (prompt embeddings only)."""
+        if self.image_generator is None:
+            raise MiniGPT5Error(
+                "this model was loaded without an image generator; load a folder with an sd/ subfolder, or pass "
+                "image_generator=ImageGenerator.from_folder(<local Stable Diffusion 2.1 folder>)"
+            )
+        diffusion = self.config.diffusion
+        positive, negative = self.conditioning(result)
+        return self.image_generator.render(
+            positive, negative, steps=steps or diffusion.num_inference_steps,
+            guidance=diffusion.guidance_scale if guidance is None else guidance, seed=seed,
+            height=height or diffusion.resolution, width=width or diffusion.resolution,
+        )
+
+    # ---- training -------------------------------------------------------------------------------
+
+    def trainable_parameters(self, stage: int) -> dict[str, nn.Parameter]:
+        """Configure the model for training stage 1 or 2 and return exactly the parameters it trains."""
+        stages.configure(self, stage)
+        return {name: p for name, p in self.named_parameters() if p.requires_grad}
+
+    def _encode_sample(self, sample: TrainingSample, image_embeds: list[torch.Tensor]):
+        """-> (embeds (L, H), labels (L,), IMG0 positions) for one sample; `image_embeds` are consumed."""
+        ids = self.special_ids
+        pieces = sample.source.split(IMAGE_PLACEHOLDER)
+        if len(pieces) - 1 != len(sample.input_images):
+            raise MiniGPT5Error(
+                f"a training sample has {len(pieces) - 1} {IMAGE_PLACEHOLDER} placeholders but "
+                f"{len(sample.input_images)} input images"
+            )
+        chunks = [self.embed_tokens(torch.tensor([self._first_token_id()]))]
+        for i, piece in enumerate(pieces):
+            if piece:
+                chunks.append(self.embed_tokens(torch.tensor(self._text_ids(piece))))
+            if i < len(sample.input_images):
+                chunks.append(image_embeds.pop(0))
+        source_len = sum(c.shape[0] for c in chunks)
+        target_ids = self._text_ids(" " + sample.target if sample.source else sample.target)
+        chunks.append(self.embed_tokens(torch.tensor(target_ids)))
+        labels = torch.full((source_len + len(target_ids),), IGNORE_INDEX, dtype=torch.long)
+        labels[source_len:] = torch.tensor(target_ids)
+        starts = []
+        vokens = list(ids.vokens)
+        for j, token in enumerate(target_ids):
+            if token == ids.first_voken:
+                if target_ids[j : j + len(vokens)] != vokens:
+                    raise MiniGPT5Error(f"a target has [IMG0] without the full group {vokens}: {sample.target!r}")
+                starts.append(source_len + j)
+                labels[source_len + j + 1 : source_len + j + len(vokens) - 1] = IGNORE_INDEX  # [IMG1]..[IMG6]
+        if len(starts) != len(sample.output_images):
+            raise MiniGPT5Error(
+                f"a target has {len(starts)} voken groups but {len(sample.output_images)} output images"
+            )
+        return torch.cat(chunks), labels, starts
+
+    def losses(self, batch: Sequence[TrainingSample], stage: int, generator: torch.Generator | None = None) -> LossOutput:
+        """L = w_text*L_text + w_ldm*L_LDM + w_cap*L_CAP with CFG dropout (MINIGPT5_SPEC.md §4).
+
+        L_CAP applies in stage 1 when every sample has captions. `generator` seeds CFG dropout and noise.
+        """
+        self._require_tokenizer()
+        if stage not in (1, 2):
+            raise MiniGPT5Error(f"stage must be 1 or 2, got {stage}")
+        if self.image_generator is None:
+            raise MiniGPT5Error("training needs the image generator (UNet + VAE) for the LDM loss")
+        train_cfg = self.config.training
+        all_inputs = [im for s in batch for im in s.input_images]
+        image_embeds = list(self.encode_images(all_inputs)) if all_inputs else []
+        encoded = [self._encode_sample(s, image_embeds) for s in batch]
+
+        length = max(e.shape[0] for e, _, _ in encoded)
+        hidden = self.config.llm.hidden_size
+        embeds = torch.zeros(len(batch), length, hidden, dtype=self.dtype, device=self.device)
+        labels = torch.full((len(batch), length), IGNORE_INDEX, dtype=torch.long, device=self.device)
+        mask = torch.zeros(len(batch), length, dtype=torch.long, device=self.device)
+        for b, (e, lab, _) in enumerate(encoded):
+            embeds[b, : e.shape[0]] = e
+            labels[b, : lab.shape[0]] = lab
+            mask[b, : e.shape[0]] = 1
+        out = self.llm(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=True)
+        text_loss = F.cross_entropy(
+            out.logits[:, :-1].reshape(-1, out.logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+            ignore_index=IGNORE_INDEX,
+        )
+        states = out.hidden_states[-1]
+        n = self.config.num_vokens
+        groups = [states[b, p - 1 : p - 1 + n] for b, (_, _, starts) in enumerate(encoded) for p in starts]
+        if not groups:
+            raise MiniGPT5Error("the batch has no voken group; every training batch needs at least one output image")
+        features = torch.stack(groups)
+        keep = (torch.rand(len(groups), generator=generator) >= train_cfg.cfg_dropout).to(self.device)
+        features = features * keep[:, None, None].to(features.dtype)
+        conditioning = self.mapper(features)
+
+        target_images = images_to_tensor([im for s in batch for im in s.output_images], self.config.diffusion.resolution)
+        ldm_loss = self.image_generator.ldm_loss(
+            target_images, conditioning, min_snr_gamma=self.config.diffusion.min_snr_gamma, generator=generator
+        )
+        caption_loss = None
+        if stage == 1 and all(s.captions is not None and len(s.captions) == len(s.output_images) for s in batch):
+            captions = [c if k else "" for c, k in zip([c for s in batch for c in s.captions], keep.tolist())]
+            with torch.no_grad():
+                target = self.image_generator.caption_features(captions, self.config.diffusion.caption_max_length)
+            caption_loss = F.mse_loss(conditioning.float(), target.float())
+        total = train_cfg.text_loss_weight * text_loss + train_cfg.ldm_loss_weight * ldm_loss
+        if caption_loss is not None:
+            total = total + train_cfg.caption_loss_weight * caption_loss
+        return LossOutput(total=total, text=text_loss, ldm=ldm_loss, caption=caption_loss)

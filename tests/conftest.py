@@ -1,0 +1,36 @@
+"""Shared pytest fixtures. Tiny models are built once per test session (building costs ~0.5 s)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from minigpt5_core import MiniGPT5Config
+
+    return MiniGPT5Config.preset("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A random tiny MiniGPT-5 (eval mode). Tests must not train or re-wrap it: use `fresh_tiny_model`."""
+    from minigpt5_core import MiniGPT5, MiniGPT5Config
+
+    return MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0)
+
+
+@pytest.fixture
+def fresh_tiny_model():
+    """A new tiny model for tests that change it (training, adapters)."""
+    from minigpt5_core import MiniGPT5, MiniGPT5Config
+
+    return MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_model, tmp_path_factory):
+    """The tiny model saved with `save_pretrained` (config.json, model.safetensors, tokenizer/, sd/)."""
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    tiny_model.save_pretrained(folder)
+    return folder
