@@ -1,0 +1,7 @@
+"""`python -m storybook ...` runs the command-line interface."""
+
+import sys
+
+from storybook.cli import main
+
+sys.exit(main())

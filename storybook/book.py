@@ -1,0 +1,128 @@
+"""Making a book: a story and its pictures in, a folder with story.json, pictures, index.html and PDF out.
+
+Every input (a manifest folder, VIST files, a model, a ComfyUI graph) becomes a `StoryInput`: the
+manifest as it will be written plus where each picture comes from (a file, or an image in memory).
+`write_book` then does the same steps for all of them, in a temporary folder that only becomes OUT when
+the book is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from PIL import Image
+from tqdm import tqdm
+
+from storybook.errors import StorybookError
+from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_image_path, load_story, \
+    resolve_image, save_story
+from storybook.options import BookOptions
+from storybook.outdir import building
+from storybook.preflight import PreflightReport, check_layout, check_sources
+from storybook.render_html import HTML_NAME, write_html
+from storybook.render_pdf import PDF_NAME, layout_pdf, write_pdf
+
+ImageSource = Union[Path, Image.Image]
+
+
+@dataclass
+class StoryInput:
+    """A story not yet written out: the manifest, and the source of each `page.image` path."""
+
+    story: Story
+    images: dict[str, ImageSource] = field(default_factory=dict)
+
+
+@dataclass
+class BookResult:
+    """Where the finished book is, and what preflight found."""
+
+    folder: Path
+    manifest: Path
+    html: Path
+    pdf: Path
+    report: PreflightReport
+
+
+def from_manifest(folder: str | os.PathLike) -> StoryInput:
+    """A story folder (story.json + pictures) as input, e.g. one written by the ComfyUI node."""
+    folder = Path(folder)
+    story = load_story(folder)
+    return StoryInput(story, {page.image: resolve_image(folder, page.image) for page in story.pages})
+
+
+def story_from_pages(texts: Sequence[str], images: Sequence[ImageSource], *, title: str, author: str = "",
+                     language: str = "en", seeds: Sequence[int | None] | None = None,
+                     prompts: Sequence[str | None] | None = None,
+                     provenance: Sequence[dict[str, Any]] | None = None,
+                     model: ModelInfo | None = None) -> StoryInput:
+    """A story from parallel lists (one entry per page): texts, pictures, and optionally seeds, prompts
+    and provenance. Pictures in memory are saved as `page-001.png`, ...; files keep their format."""
+    count = len(texts)
+    for name, values in (("images", images), ("seeds", seeds), ("prompts", prompts), ("provenance", provenance)):
+        if values is not None and len(values) != count:
+            raise StorybookError(f"{count} page texts but {len(values)} {name}: give one per page")
+    pages, sources = [], {}
+    for i, (text, image) in enumerate(zip(texts, images)):
+        suffix = ".png" if isinstance(image, Image.Image) else Path(image).suffix.lower()
+        name = check_image_path(f"page-{i + 1:03d}{suffix}", f"page {i + 1}: picture {image}")
+        pages.append(Page(text=text, image=name, seed=seeds[i] if seeds else None,
+                          prompt=prompts[i] if prompts else None,
+                          provenance=dict(provenance[i]) if provenance else {}))
+        sources[name] = image if isinstance(image, Image.Image) else Path(image)
+    return StoryInput(Story(title=title, pages=pages, author=author, language=language, model=model), sources)
+
+
+def _copy_picture(source: ImageSource, target: Path) -> None:
+    """Put a picture into the book folder unchanged: files byte for byte, images in memory losslessly
+    unless the path asks for JPEG."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, Image.Image):
+        if target.suffix.lower() in (".jpg", ".jpeg") and source.mode not in ("RGB", "L"):
+            source = source.convert("RGB")
+        source.save(target)
+    else:
+        shutil.copyfile(source, target)
+
+
+def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions = BookOptions(), *,
+               progress: bool = False) -> BookResult:
+    """Write the book into folder `out`: story.json, the pictures, index.html and storybook.pdf.
+
+    Raises StorybookError, with `out` unchanged, if an option is bad, a picture is missing or
+    unreadable, or `out` is a folder of other files. Quality risks (low resolution, text that does not
+    fit, odd page count) do not stop the book; they are in `result.report`.
+    """
+    options.validate()
+    story = source.story
+    pixels, problems = check_sources(story, source.images)
+    if problems:
+        raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in problems))
+    out = Path(out)
+    names = list(dict.fromkeys(page.image for page in story.pages))
+    bar = tqdm(total=len(names) + 3, desc="storybook", unit="step", disable=None if progress else True)
+    with bar, building(out) as tmp:
+        for name in names:
+            bar.set_postfix_str(name)
+            _copy_picture(source.images[name], tmp / name)
+            bar.update()
+        save_story(story, tmp)
+        write_html(story, tmp, options)
+        bar.set_postfix_str(HTML_NAME)
+        bar.update()
+        document = layout_pdf(tmp)
+        bar.set_postfix_str("layout")
+        bar.update()
+        report = check_layout(document, story, options.sheets(len(story.pages)), pixels)
+        if report.errors:
+            raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in report.errors))
+        write_pdf(document, tmp / PDF_NAME)
+        bar.set_postfix_str(PDF_NAME)
+        bar.update()
+    return BookResult(folder=out, manifest=out / MANIFEST_NAME, html=out / HTML_NAME, pdf=out / PDF_NAME,
+                      report=report)

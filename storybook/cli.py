@@ -1,0 +1,162 @@
+"""`python -m storybook make`: a printable storybook from a manifest, a VIST story or a model.
+
+Exit codes: 0 the book was written; 2 bad input (one line on stderr saying what to fix). On success the
+preflight report is printed, and the last line names the PDF (with `--json`, stdout is one JSON object
+whose last key is "pdf"). Progress bars go to stderr, and only when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from storybook.book import BookResult, StoryInput, from_manifest, write_book
+from storybook.errors import StorybookError
+from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
+from storybook.layouts import LAYOUT_HELP, LAYOUTS
+from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, BookOptions
+from storybook.outdir import check_out_folder
+from storybook.pagesize import SIZE_HELP
+from storybook.vist import from_vist
+
+DEFAULT_OUT = "storybook-out"
+EXAMPLES = """\
+examples:
+  python -m storybook make --manifest my-story --out book --size 8.5x8.5in --bleed 0.125in --crop-marks
+  python -m storybook make --vist val.story-in-sequence.json --images val_images --story-id 45530 --out book \\
+      --layout photo-story
+  python -m storybook make --vist val_cleaned.json --image-map val_image_mapping.json --story-id 40470
+  python -m storybook make --model models/minigpt5-toy --prompt "A red circle went for a walk." --pages 6 --seed 1
+
+OUT receives story.json, the pictures, index.html (preview) and storybook.pdf (print). An existing OUT is
+replaced only once the new book is complete, and only if it is empty or a storybook folder.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as a StorybookError (one line, exit 2) instead of usage text."""
+
+    def error(self, message: str):
+        raise StorybookError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m storybook", description="Printable illustrated storybooks (HTML + PDF).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    make = commands.add_parser(
+        "make", help="make a storybook (story.json, pictures, index.html, storybook.pdf)",
+        description="Make a storybook from a story folder, a VIST story, or a MiniGPT-5 model. "
+                    "With no input option, the bundled default model writes a story.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    source = make.add_argument_group("input (give one)")
+    source.add_argument("--manifest", metavar="DIR", help="a story folder: story.json and its pictures")
+    source.add_argument("--vist", metavar="FILE",
+                        help="a VIST story-in-sequence JSON (with --images), or MiniGPT-5's cleaned VIST JSON "
+                             "(with --image-map)")
+    source.add_argument("--model", metavar="MODEL_DIR", help="a MiniGPT-5 model folder: generate a new story")
+
+    vist = make.add_argument_group("VIST options")
+    vist.add_argument("--images", metavar="DIR",
+                      help="photo folder: files named <photo id>.jpg/.png (also one folder below); for the cleaned "
+                           "form, the folder the image map's paths are relative to")
+    vist.add_argument("--image-map", metavar="FILE",
+                      help="cleaned form only: JSON {image_id: path}; paths relative to this file's folder")
+    vist.add_argument("--story-id", metavar="ID", help="which story of the file (needed when it holds several)")
+
+    gen = make.add_argument_group("generation options (with --model, or with no input)")
+    gen.add_argument("--prompt", metavar="TEXT", help=f"opening line of the story (default: {DEFAULT_PROMPT!r})")
+    gen.add_argument("--pages", type=int, metavar="N", help=f"number of story pages (default: {DEFAULT_PAGES})")
+    gen.add_argument("--seed", type=int, metavar="S",
+                     help=f"random seed; page i's picture uses S+i, so a book is reproducible (default: {DEFAULT_SEED})")
+    gen.add_argument("--steps", type=int, metavar="N", help="diffusion steps per picture (default: the model's)")
+    gen.add_argument("--guidance", type=float, metavar="G", help="classifier-free guidance scale (default: the model's)")
+    gen.add_argument("--image-size", type=int, metavar="PX", help="picture width and height in pixels "
+                                                                  "(default: the model's)")
+
+    book = make.add_argument_group("book")
+    book.add_argument("--out", metavar="OUT", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    book.add_argument("--size", default=DEFAULT_SIZE, help=f"trimmed page size: {SIZE_HELP} (default: {DEFAULT_SIZE})")
+    book.add_argument("--layout", default=DEFAULT_LAYOUT, choices=LAYOUTS, metavar="LAYOUT",
+                      help=f"{LAYOUT_HELP} (default: {DEFAULT_LAYOUT})")
+    book.add_argument("--bleed", default="0", metavar="LENGTH",
+                      help="extra picture area beyond the trim for the printer's cutter, e.g. 3mm or 0.125in "
+                           "(default: 0)")
+    book.add_argument("--crop-marks", action="store_true", help="draw crop marks in the bleed (needs --bleed)")
+    book.add_argument("--no-cover", action="store_true", help="leave out the cover page")
+    book.add_argument("--no-page-numbers", action="store_true", help="leave out page numbers")
+    book.add_argument("--title", help="title to print (default: the story's)")
+    book.add_argument("--author", help="author to print (default: the story's)")
+    book.add_argument("--json", action="store_true",
+                      help="print the preflight report and output paths as one JSON object")
+    return parser
+
+
+def _check_combination(args: argparse.Namespace) -> None:
+    inputs = [name for name in ("manifest", "vist", "model") if getattr(args, name) is not None]
+    if len(inputs) > 1:
+        raise StorybookError(f"give one input, not {' and '.join('--' + n for n in inputs)}")
+    if args.vist is None:
+        for name in ("images", "image_map", "story_id"):
+            if getattr(args, name) is not None:
+                raise StorybookError(f"--{name.replace('_', '-')} goes with --vist")
+    if args.manifest is not None or args.vist is not None:
+        for name in ("prompt", "pages", "seed", "steps", "guidance", "image_size"):
+            if getattr(args, name) is not None:
+                raise StorybookError(f"--{name.replace('_', '-')} is for generating a story (--model)")
+
+
+def _source(args: argparse.Namespace) -> StoryInput:
+    if args.manifest is not None:
+        return from_manifest(args.manifest)
+    if args.vist is not None:
+        return from_vist(args.vist, images=args.images, image_map=args.image_map, story_id=args.story_id)
+    model = args.model if args.model is not None else default_model_dir()
+    if model is None:
+        raise StorybookError("no input given, and no default model is bundled yet: pass --manifest DIR, "
+                             "--vist FILE --images DIR, or --model MODEL_DIR --prompt TEXT "
+                             "(see 'python -m storybook make --help')")
+    return generate_story(model, args.prompt if args.prompt is not None else DEFAULT_PROMPT,
+                          pages=args.pages if args.pages is not None else DEFAULT_PAGES,
+                          seed=args.seed if args.seed is not None else DEFAULT_SEED,
+                          steps=args.steps, guidance=args.guidance, image_size=args.image_size, progress=True)
+
+
+def _print_result(result: BookResult, as_json: bool) -> None:
+    if as_json:
+        summary = {**result.report.to_dict(), "folder": str(result.folder), "manifest": str(result.manifest),
+                   "html": str(result.html), "pdf": str(result.pdf)}
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print(result.report.format())
+        print(f"HTML preview: {result.html}")
+        print(f"PDF: {result.pdf}")
+
+
+def make(args: argparse.Namespace) -> None:
+    """Run `make`: check the options first (generation is slow), then read or generate, then write."""
+    _check_combination(args)
+    options = BookOptions(size=args.size, layout=args.layout, bleed=args.bleed, crop_marks=args.crop_marks,
+                          cover=not args.no_cover, page_numbers=not args.no_page_numbers)
+    options.validate()
+    check_out_folder(Path(args.out))
+    source = _source(args)
+    if args.title is not None:
+        source.story.title = args.title
+    if args.author is not None:
+        source.story.author = args.author
+    _print_result(write_book(source, args.out, options, progress=True), args.json)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        make(args)
+    except StorybookError as e:
+        print(f"storybook: error: {e}", file=sys.stderr)
+        return 2
+    return 0

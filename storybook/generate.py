@@ -1,0 +1,73 @@
+"""Writing a new story with a MiniGPT-5 model: text and one picture per page.
+
+This is the only place storybook imports minigpt5_core, and it does so inside the function: rendering
+and importing stories needs neither torch nor a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from tqdm import tqdm
+
+from storybook.book import StoryInput, story_from_pages
+from storybook.errors import StorybookError
+from storybook.manifest import ModelInfo
+
+DEFAULT_PROMPT = "Once upon a time"
+DEFAULT_PAGES = 4
+DEFAULT_SEED = 0
+
+
+def default_model_dir() -> Path | None:
+    """The model `python -m storybook make` uses when given no input; None while no model is bundled
+    (the toy "shapes world" model ships with its own issue)."""
+    return None
+
+
+def checkpoint_hash(model_dir: Path) -> str:
+    """SHA-256 over every file of a model folder (names and bytes), recorded so a book names its model."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0")
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int, title: str | None = None,
+                   author: str = "MiniGPT-5", steps: int | None = None, guidance: float | None = None,
+                   image_size: int | None = None, progress: bool = False) -> StoryInput:
+    """Continue `prompt` for `pages` pages; page i's picture is drawn with seed `seed + i`."""
+    model_dir = Path(model_dir)
+    if pages < 1:
+        raise StorybookError(f"--pages must be at least 1, got {pages}")
+    if not model_dir.is_dir():
+        raise StorybookError(f"model folder {model_dir} does not exist")
+    try:
+        from minigpt5_core import MiniGPT5, MiniGPT5Error
+    except ImportError as e:
+        raise StorybookError(f"generating a story needs the minigpt5_core library, which failed to import: {e}") from e
+    options = {"steps": steps, "guidance": guidance, "height": image_size, "width": image_size}
+    options = {key: value for key, value in options.items() if value is not None}
+    try:
+        model = MiniGPT5.from_pretrained(model_dir)
+        with tqdm(desc="writing", unit="token", disable=None if progress else True) as bar:
+            results = model.story(prompt, pages=pages, seed=seed, on_token=lambda *_: bar.update())
+        texts, pictures = [], []
+        for i, page in enumerate(tqdm(results, desc="drawing", unit="page", disable=None if progress else True)):
+            images = model.render_images(page, seed=seed + i, **options)
+            if not images:
+                raise StorybookError(f"the model drew no picture for page {i + 1}; try another --seed")
+            texts.append(page.text.strip())
+            pictures.append(images[0])
+    except MiniGPT5Error as e:
+        raise StorybookError(str(e)) from e
+    info = ModelInfo(name=model_dir.name, checkpoint_hash=checkpoint_hash(model_dir), steps=steps, guidance=guidance)
+    return story_from_pages(texts, pictures, title=title or prompt.strip()[:80] or "A story", author=author,
+                            seeds=[seed + i for i in range(len(texts))], prompts=[prompt] * len(texts),
+                            provenance=[{"source": "minigpt5", "story_seed": seed, "page": i + 1}
+                                        for i in range(len(texts))],
+                            model=info)

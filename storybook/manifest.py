@@ -1,0 +1,244 @@
+"""The story manifest: `story.json` plus the page images beside it.
+
+The manifest is the contract between the generator, the ComfyUI nodes and the renderers, so it is
+validated strictly on load (a typo such as "titel" is an error, not a silently missing title) and every
+message names the page and the field. Image paths are relative to the story folder and may not leave it:
+a manifest is something people share, and rendering one must never read files from elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from storybook.errors import StorybookError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "story.json"
+# Formats that both weasyprint (through Pillow) and every browser display.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+def now_iso() -> str:
+    """The current time as an ISO 8601 string in UTC, to the second (the `created` field)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class ModelInfo:
+    """Which model made the story and how, so that a page can be reproduced from its seed."""
+
+    name: str
+    checkpoint_hash: str | None = None
+    sampler: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+
+
+@dataclass
+class Page:
+    """One story page: its text and its picture (a path relative to the story folder)."""
+
+    text: str
+    image: str
+    seed: int | None = None
+    prompt: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Story:
+    """A whole story as written to `story.json` (schema 1)."""
+
+    title: str
+    pages: list[Page]
+    author: str = ""
+    language: str = "en"
+    created: str = field(default_factory=now_iso)
+    model: ModelInfo | None = None
+
+
+def check_image_path(path: Any, where: str) -> str:
+    """Return `path` if it is a usable relative image path, else raise naming `where`.
+
+    Only the spelling is checked here; `resolve_image` also checks where a path leads on disk.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise StorybookError(f"{where}: expected a relative image path such as 'page-001.png'")
+    if "\\" in path:
+        raise StorybookError(f"{where}: {path!r} contains '\\'; write paths with '/'")
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", path):
+        raise StorybookError(f"{where}: {path!r} is absolute; image paths must be relative to the story folder")
+    if ".." in pure.parts:
+        raise StorybookError(f"{where}: {path!r} leaves the story folder ('..' is not allowed)")
+    if pure.suffix.lower() not in IMAGE_SUFFIXES:
+        raise StorybookError(
+            f"{where}: {path!r} is not a supported image type (use {', '.join(IMAGE_SUFFIXES)})"
+        )
+    return path
+
+
+def resolve_image(folder: Path, path: str) -> Path:
+    """The file an image path names inside `folder`; a symlink leading out of the folder is rejected."""
+    target = (folder / path).resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise StorybookError(f"image {path!r} leads outside the story folder {folder} (through a link)")
+    return target
+
+
+def story_to_dict(story: Story) -> dict[str, Any]:
+    """The JSON form of a story, fields in a stable order."""
+    model = None
+    if story.model is not None:
+        m = story.model
+        model = {"name": m.name, "checkpoint_hash": m.checkpoint_hash, "sampler": m.sampler,
+                 "steps": m.steps, "guidance": m.guidance}
+    return {
+        "schema": SCHEMA_VERSION,
+        "title": story.title,
+        "author": story.author,
+        "language": story.language,
+        "created": story.created,
+        "pages": [
+            {"text": p.text, "image": p.image, "seed": p.seed, "prompt": p.prompt, "provenance": p.provenance}
+            for p in story.pages
+        ],
+        "model": model,
+    }
+
+
+def _expect(value: Any, kinds: type | tuple[type, ...], where: str, what: str, optional: bool = False) -> Any:
+    if optional and value is None:
+        return None
+    # bool is an int in Python, but `"seed": true` is a mistake worth reporting.
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise StorybookError(f"{where}: expected {what}, got {json.dumps(value)}")
+    if not isinstance(value, kinds):
+        raise StorybookError(f"{where}: expected {what}, got {json.dumps(value)[:60]}")
+    return value
+
+
+def _check_keys(data: dict, known: tuple[str, ...], required: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise StorybookError(f"{where}: unknown field {unknown[0]!r} (known fields: {', '.join(known)})")
+    for key in required:
+        if key not in data:
+            raise StorybookError(f"{where}: missing field {key!r}")
+
+
+def _page_from_dict(data: Any, where: str) -> Page:
+    _expect(data, dict, where, "an object with text and image")
+    _check_keys(data, ("text", "image", "seed", "prompt", "provenance"), ("text", "image"), where)
+    return Page(
+        text=_expect(data["text"], str, f"{where}: field 'text'", "a string"),
+        image=check_image_path(data["image"], f"{where}: field 'image'"),
+        seed=_expect(data.get("seed"), int, f"{where}: field 'seed'", "an integer or null", optional=True),
+        prompt=_expect(data.get("prompt"), str, f"{where}: field 'prompt'", "a string or null", optional=True),
+        provenance=_expect(data.get("provenance", {}), dict, f"{where}: field 'provenance'", "an object"),
+    )
+
+
+def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
+    if data is None:
+        return None
+    _expect(data, dict, where, "an object or null")
+    _check_keys(data, ("name", "checkpoint_hash", "sampler", "steps", "guidance"), ("name",), where)
+    return ModelInfo(
+        name=_expect(data["name"], str, f"{where}: field 'name'", "a string"),
+        checkpoint_hash=_expect(data.get("checkpoint_hash"), str, f"{where}: field 'checkpoint_hash'",
+                                "a string or null", optional=True),
+        sampler=_expect(data.get("sampler"), str, f"{where}: field 'sampler'", "a string or null", optional=True),
+        steps=_expect(data.get("steps"), int, f"{where}: field 'steps'", "an integer or null", optional=True),
+        guidance=_expect(data.get("guidance"), (int, float), f"{where}: field 'guidance'", "a number or null",
+                         optional=True),
+    )
+
+
+def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
+    """Validate the JSON form of a story; errors name the page (1-based) and the field."""
+    _expect(data, dict, where, "a JSON object")
+    schema = data.get("schema")
+    if schema != SCHEMA_VERSION:
+        if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA_VERSION:
+            raise StorybookError(f"{where}: written for schema {schema}, but this storybook reads schema "
+                                 f"{SCHEMA_VERSION}; upgrade minigpt5-storybook")
+        raise StorybookError(f"{where}: field 'schema' must be {SCHEMA_VERSION}, got {json.dumps(schema)}")
+    _check_keys(data, ("schema", "title", "author", "language", "created", "pages", "model"),
+                ("title", "pages"), where)
+    title = _expect(data["title"], str, f"{where}: field 'title'", "a string")
+    if not title.strip():
+        raise StorybookError(f"{where}: field 'title' is empty; give the story a title")
+    language = _expect(data.get("language", "en"), str, f"{where}: field 'language'", "a language tag")
+    if not _LANGUAGE.match(language):
+        raise StorybookError(f"{where}: field 'language': {language!r} is not a language tag such as 'en' or 'pt-BR'")
+    created = _expect(data.get("created", now_iso()), str, f"{where}: field 'created'", "an ISO 8601 date")
+    try:
+        datetime.fromisoformat(created)
+    except ValueError:
+        raise StorybookError(f"{where}: field 'created': {created!r} is not an ISO 8601 date such as "
+                             "'2026-11-26T07:00:00+00:00'") from None
+    pages = _expect(data["pages"], list, f"{where}: field 'pages'", "a list of pages")
+    if not pages:
+        raise StorybookError(f"{where}: field 'pages' is empty; a story needs at least one page")
+    return Story(
+        title=title,
+        author=_expect(data.get("author", ""), str, f"{where}: field 'author'", "a string"),
+        language=language,
+        created=created,
+        pages=[_page_from_dict(p, f"{where}: page {i}") for i, p in enumerate(pages, start=1)],
+        model=_model_from_dict(data.get("model"), f"{where}: field 'model'"),
+    )
+
+
+def load_story(folder: str | os.PathLike) -> Story:
+    """Read and validate `folder/story.json`. Raises StorybookError saying what to fix."""
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise StorybookError(f"story folder {folder} does not exist or is not a folder")
+    if not path.is_file():
+        raise StorybookError(f"{folder} has no {MANIFEST_NAME} (a story folder holds {MANIFEST_NAME} "
+                             "and the page images)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise StorybookError(f"{path} is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise StorybookError(f"{path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    return story_from_dict(data, where=str(path))
+
+
+def save_story(story: Story, folder: str | os.PathLike) -> Path:
+    """Validate `story` and write `folder/story.json` atomically; returns the path written.
+
+    The file is written to a temporary name and renamed into place, so an interrupted run leaves
+    either the old manifest or the new one, never half of one.
+    """
+    folder = Path(folder)
+    try:
+        text = json.dumps(story_to_dict(story), ensure_ascii=False, indent=2) + "\n"
+    except (TypeError, ValueError) as e:
+        raise StorybookError(f"story {story.title!r} holds a value JSON cannot store: {e}") from None
+    story_from_dict(json.loads(text), where=f"story {story.title!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a manifest is meant to be shared
+        os.replace(tmp, folder / MANIFEST_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return folder / MANIFEST_NAME

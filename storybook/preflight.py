@@ -1,0 +1,176 @@
+"""Preflight: what a print shop would check before printing the book.
+
+Two passes. Before rendering, `check_sources` finds pictures that are missing or unreadable (errors:
+the book cannot be made). After weasyprint has laid the book out, `check_layout` reads the layout boxes,
+so the numbers are the ones that will print, not an estimate: each picture's effective resolution at its
+printed size, text that overflows its frame, pictures that could not be drawn, and the page count parity.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image, UnidentifiedImageError
+
+from storybook.layouts import Sheet
+from storybook.manifest import Story
+
+if TYPE_CHECKING:
+    import weasyprint
+
+MIN_DPI = 300
+CSS_PX_PER_INCH = 96  # weasyprint's layout unit
+MM_PER_CSS_PX = 25.4 / CSS_PX_PER_INCH
+_OVERFLOW_TOLERANCE_PX = 0.5
+
+
+@dataclass
+class Finding:
+    """One problem (error: the book cannot be made), risk (warning) or hint (info)."""
+
+    level: str
+    check: str
+    message: str
+    where: str = "book"
+    pdf_page: int | None = None
+
+
+@dataclass
+class PrintedImage:
+    """A picture as it prints: its pixels, its printed size and the resolution that gives."""
+
+    image: str
+    where: str
+    pdf_page: int
+    pixels: tuple[int, int]
+    printed_mm: tuple[float, float]
+    dpi: float
+
+
+@dataclass
+class PreflightReport:
+    """The result of both preflight passes, printable as text or JSON."""
+
+    page_count: int = 0
+    images: list[PrintedImage] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (the CLI's `--json` output, with the output paths added)."""
+        return {"ok": not self.errors, "page_count": self.page_count, "min_dpi": MIN_DPI,
+                "images": [asdict(i) for i in self.images], "findings": [asdict(f) for f in self.findings]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def format(self) -> str:
+        """Human-readable report: a summary line, then one line per finding."""
+        lowest = min((i.dpi for i in self.images), default=None)
+        summary = (f"preflight: {self.page_count} pages, {len(self.images)} pictures"
+                   + (f" (lowest {lowest:.0f} dpi)" if lowest is not None else "")
+                   + f"; {len(self.errors)} errors, {len(self.warnings)} warnings")
+        lines = [summary]
+        for f in self.findings:
+            where = f.where + (f" (PDF page {f.pdf_page})" if f.pdf_page else "")
+            lines.append(f"  {f.level}: {where}: {f.message}")
+        return "\n".join(lines)
+
+
+def check_sources(story: Story, sources: Mapping[str, Path | Image.Image]) -> tuple[dict[str, tuple[int, int]], list[Finding]]:
+    """Pixel size of every picture, and an error for each picture that is missing or unreadable."""
+    pixels: dict[str, tuple[int, int]] = {}
+    findings: list[Finding] = []
+    for number, page in enumerate(story.pages, start=1):
+        if page.image in pixels:
+            continue
+        source = sources.get(page.image)
+        where = f"page {number}"
+        if isinstance(source, Image.Image):
+            pixels[page.image] = source.size
+        elif source is None or not Path(source).is_file():
+            findings.append(Finding("error", "missing-image", f"picture {page.image!r} not found"
+                                    + (f" at {source}" if source is not None else ""), where))
+        else:
+            try:
+                with Image.open(source) as image:
+                    image.verify()
+                    pixels[page.image] = image.size
+            except (UnidentifiedImageError, OSError, SyntaxError) as e:
+                findings.append(Finding("error", "unreadable-image",
+                                        f"picture {page.image!r} at {source} is not a readable image ({e})", where))
+    return pixels, findings
+
+
+def _scale(box_w: float, box_h: float, pixels: tuple[int, int], fit: str) -> tuple[float, float]:
+    """CSS px per image pixel along x and y for a picture drawn into a box with `object-fit: fit`."""
+    sx, sy = box_w / pixels[0], box_h / pixels[1]
+    if fit == "cover":
+        return (max(sx, sy),) * 2
+    if fit == "contain":
+        return (min(sx, sy),) * 2
+    return sx, sy
+
+
+def _where(sheet: Sheet, data_page: str) -> str:
+    return "cover" if sheet.kind == "cover" else f"page {data_page}"
+
+
+def check_layout(document: weasyprint.Document, story: Story, sheets: list[Sheet],
+                 pixels: Mapping[str, tuple[int, int]]) -> PreflightReport:
+    """Measure the laid-out book: resolution of each picture, text overflow, undrawn pictures, parity."""
+    from weasyprint.formatting_structure.boxes import BlockBox, ReplacedBox
+
+    report = PreflightReport(page_count=len(document.pages))
+    for pdf_page, (page, sheet) in enumerate(zip(document.pages, sheets), start=1):
+        # `_page_box` is the laid-out page; weasyprint has no public API for box geometry.
+        for box in page._page_box.descendants(placeholders=True):
+            element = getattr(box, "element", None)
+            data_page = element.get("data-page") if element is not None else None
+            if data_page is None:
+                continue
+            where = _where(sheet, data_page)
+            if box.element_tag == "img":
+                image = story.pages[int(data_page) - 1].image
+                if not isinstance(box, ReplacedBox):
+                    report.findings.append(Finding("error", "image-not-drawn",
+                                                   f"picture {image!r} could not be drawn", where, pdf_page))
+                    continue
+                sx, sy = _scale(box.width, box.height, pixels[image], box.style["object_fit"])
+                dpi = min(CSS_PX_PER_INCH / sx, CSS_PX_PER_INCH / sy)
+                printed = (round(pixels[image][0] * sx * MM_PER_CSS_PX, 1),
+                           round(pixels[image][1] * sy * MM_PER_CSS_PX, 1))
+                report.images.append(PrintedImage(image, where, pdf_page, pixels[image], printed, round(dpi, 1)))
+                if dpi < MIN_DPI:
+                    report.findings.append(Finding(
+                        "warning", "image-dpi",
+                        f"picture {image!r} ({pixels[image][0]}x{pixels[image][1]} px) prints at "
+                        f"{printed[0]:.0f}x{printed[1]:.0f} mm: {dpi:.0f} dpi, under {MIN_DPI} "
+                        "(use a larger picture or a smaller page size)", where, pdf_page))
+            elif isinstance(box, BlockBox) and "frame" in (element.get("class") or "").split():
+                bottom = box.content_box_y() + box.height
+                inner = max((c.position_y + c.margin_height() for c in box.children), default=bottom)
+                if inner - bottom > _OVERFLOW_TOLERANCE_PX:
+                    report.findings.append(Finding(
+                        "warning", "text-overflow",
+                        f"text does not fit: {(inner - bottom) * MM_PER_CSS_PX:.1f} mm is cut off "
+                        "(shorten the text or choose a larger page size)", where, pdf_page))
+    if report.page_count % 2:
+        report.findings.append(Finding("warning", "page-parity",
+                                       f"{report.page_count} pages is an odd count: a printer adds a blank page "
+                                       "at the end (add or remove a page, or use --no-cover)"))
+    elif report.page_count % 4:
+        report.findings.append(Finding("info", "page-parity",
+                                       f"{report.page_count} pages: a stapled booklet needs a multiple of 4"))
+    return report

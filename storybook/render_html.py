@@ -1,0 +1,75 @@
+"""The book as HTML: one jinja2 template for both the screen preview and the print PDF.
+
+Sizes of the picture and text frames are computed here, in millimetres, from the page geometry, so that
+every sheet is a fixed-size page whatever its content: text that does not fit is clipped (and reported
+by preflight) instead of pushing the rest of the book onto extra pages.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+import jinja2
+
+from storybook.layouts import PHOTO_ROWS_PER_SHEET
+from storybook.manifest import Story
+from storybook.options import BookOptions
+from storybook.pagesize import PageGeometry
+
+TEMPLATES = Path(__file__).parent / "templates"
+HTML_NAME = "index.html"
+
+
+def generator() -> str:
+    """The name written into the HTML and PDF metadata as the producing program."""
+    try:
+        return f"minigpt5-storybook {metadata.version('minigpt5-storybook')}"
+    except metadata.PackageNotFoundError:
+        return "minigpt5-storybook"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    # Autoescaping is forced on for every template (not only *.html): story text comes from a model.
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def frame_sizes(g: PageGeometry) -> dict[str, float]:
+    """Positions and sizes (mm, from the trim's top-left) of the frames each sheet kind uses."""
+    m = g.margin_mm
+    safe_h = g.height_mm - 2 * m
+    gap = 0.04 * safe_h
+    photo_gap = 0.03 * safe_h
+    band_padding = 0.35 * g.font_pt * 25.4 / 72
+    sizes = {
+        "left": m, "top": m, "width": g.width_mm - 2 * m,
+        "folio_bottom": 0.3 * m,
+        "cover_title_top": m + 0.04 * safe_h, "cover_title_height": 0.22 * safe_h,
+        "cover_picture_top": m + 0.28 * safe_h, "cover_picture_height": 0.58 * safe_h,
+        "cover_author_top": m + 0.89 * safe_h, "cover_author_height": 0.11 * safe_h,
+        "above_picture_height": 0.62 * safe_h,
+        "above_text_top": m + 0.62 * safe_h + gap, "above_text_height": 0.38 * safe_h - gap,
+        "band_bottom": m, "band_max_height": 0.4 * safe_h, "band_padding": band_padding,
+        "spread_text_top": m + 0.2 * safe_h, "spread_text_height": 0.8 * safe_h,
+        "photo_row": (safe_h - (PHOTO_ROWS_PER_SHEET - 1) * photo_gap) / PHOTO_ROWS_PER_SHEET,
+        "photo_gap": photo_gap, "photo_column": 0.48 * (g.width_mm - 2 * m),
+    }
+    return {key: round(value, 3) for key, value in sizes.items()}
+
+
+def book_html(story: Story, options: BookOptions) -> str:
+    """The complete HTML of the book, with image paths relative to the story folder."""
+    geometry = options.geometry()
+    template = _environment().get_template("book.html.j2")
+    return template.render(story=story, sheets=options.sheets(len(story.pages)), g=geometry,
+                           f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator())
+
+
+def write_html(story: Story, folder: Path, options: BookOptions) -> Path:
+    """Write `folder/index.html`; with the images beside it the folder is a self-contained preview."""
+    path = Path(folder) / HTML_NAME
+    path.write_text(book_html(story, options), encoding="utf-8")
+    return path
