@@ -48,6 +48,11 @@ class LossOutput:
     caption: torch.Tensor | None
 
 
+def cfg_keep_mask(n: int, dropout: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Classifier-free-guidance dropout: False (drop -> zero features, "" caption) with probability `dropout`."""
+    return torch.rand(n, generator=generator) >= dropout
+
+
 class MiniGPT5(nn.Module):
     def __init__(
         self, config: MiniGPT5Config, tokenizer: PreTrainedTokenizerBase | None,
@@ -356,7 +361,7 @@ class MiniGPT5(nn.Module):
         if not groups:
             raise MiniGPT5Error("the batch has no voken group; every training batch needs at least one output image")
         features = torch.stack(groups)
-        keep = (torch.rand(len(groups), generator=generator) >= train_cfg.cfg_dropout).to(self.device)
+        keep = cfg_keep_mask(len(groups), train_cfg.cfg_dropout, generator).to(self.device)
         features = features * keep[:, None, None].to(features.dtype)
         conditioning = self.mapper(features)
 

@@ -45,6 +45,7 @@ def wrap_llm(model: "MiniGPT5", stage: int) -> None:
             trainable_token_indices={name: rows for name in EMBEDDING_MODULES},
         )
     model.llm = get_peft_model(model.llm, peft_config)
+    model.llm.train(model.training)  # new adapter modules (LoRA dropout) start in train mode
     model.adapter_stage = stage
 
 
@@ -52,6 +53,7 @@ def merge_adapters(model: "MiniGPT5") -> None:
     """Fold any peft adapter into plain LLM weights (for inference or export)."""
     if model.adapter_stage is not None:
         model.llm = model.llm.merge_and_unload()
+        model.llm.train(model.training)
         model.adapter_stage = None
 
 
