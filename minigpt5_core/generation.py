@@ -9,6 +9,7 @@ turns, so a story continued page after page never recomputes its history.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,11 @@ from .errors import MiniGPT5Error
 from .tokens import SpecialIds
 
 TokenCallback = Callable[[int], None]
+
+
+def _printable(text: str) -> str:
+    """Drop control characters (an undertrained byte-level model can emit them; no page can print them)."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
 
 
 @dataclass
@@ -156,7 +162,7 @@ class DecodingSession:
         generated: list[int] = []
 
         def close_text() -> None:
-            text = self.tokenizer.decode(text_ids, skip_special_tokens=True)
+            text = _printable(self.tokenizer.decode(text_ids, skip_special_tokens=True))
             text = text.replace(settings.stop_text, " ").strip().rstrip("#").strip()
             if text:
                 result.segments.append(TextSegment(text))
