@@ -7,6 +7,7 @@ by preflight) instead of pushing the rest of the book onto extra pages.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +21,8 @@ from storybook.pagesize import PageGeometry
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTML_NAME = "index.html"
+# Control characters and lone surrogates: invalid in HTML and unencodable, yet a model can emit them.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def generator() -> str:
@@ -30,11 +33,18 @@ def generator() -> str:
         return "minigpt5-storybook"
 
 
+def printable(text: str) -> str:
+    """`text` without characters that cannot appear in an HTML page (the `printable` template filter)."""
+    return _UNPRINTABLE.sub("", text)
+
+
 @cache
 def _environment() -> jinja2.Environment:
     # Autoescaping is forced on for every template (not only *.html): story text comes from a model.
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment.filters["printable"] = printable
+    return environment
 
 
 def frame_sizes(g: PageGeometry) -> dict[str, float]:
