@@ -34,3 +34,7 @@ def tiny_model_dir(tiny_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models") / "tiny"
     tiny_model.save_pretrained(folder)
     return folder
+
+
+# Fixtures of the ComfyUI node-pack tests (a real ComfyUI, built once per session): see comfy_fixtures.py.
+from comfy_fixtures import *  # noqa: E402,F401,F403

@@ -1,0 +1,208 @@
+"""LoadMiniGPT5: a model folder from ``models/minigpt5/`` wrapped for ComfyUI's memory management."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._pack import core
+
+FOLDER_KEY = "minigpt5"
+REQUIRED_FILES = ("config.json", "model.safetensors")
+WHERE_TO_GET = ("a model folder is what MiniGPT5.save_pretrained writes (config.json, model.safetensors, "
+                "tokenizer/); see docs/comfyui.md of the MiniGPT-5 pack for how to get or convert one")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEVICES = ("auto", "cpu")
+
+
+# ---- model folders ------------------------------------------------------------------------------------
+
+def register_model_folder() -> None:
+    """Add ``<models_dir>/minigpt5`` under the key ``minigpt5``.
+
+    ``add_model_folder_path`` appends: paths a user set in extra_model_paths.yaml for the same key stay
+    (and stay first), whether the yaml was read before or after this pack was loaded.
+    """
+    import folder_paths
+
+    default = os.path.join(folder_paths.models_dir, FOLDER_KEY)
+    if default not in folder_paths.folder_names_and_paths.get(FOLDER_KEY, ([], set()))[0]:
+        folder_paths.add_model_folder_path(FOLDER_KEY, default)
+
+
+def search_folders() -> list[str]:
+    import folder_paths
+
+    register_model_folder()
+    return folder_paths.get_folder_paths(FOLDER_KEY)
+
+
+def list_models() -> list[str]:
+    """Names of the sub-folders of every registered ``minigpt5`` folder (a model is a folder)."""
+    names = set()
+    for root in search_folders():
+        if not os.path.isdir(root):
+            continue
+        for entry in os.scandir(root):
+            if entry.is_dir() and not entry.name.startswith((".", "_")):
+                names.add(entry.name)
+    return sorted(names)
+
+
+def _bad_name(name) -> str | None:
+    if not isinstance(name, str) or not name.strip():
+        return "no MiniGPT-5 model chosen"
+    if name in (".", "..") or "/" in name or "\\" in name or os.sep in name:
+        return f"{name!r} is not a model folder name (a plain folder name, no path)"
+    return None
+
+
+def missing_model_message(name: str, searched: list[str]) -> str:
+    where = ", ".join(searched) if searched else "(no folder registered under 'minigpt5')"
+    first = searched[0] if searched else "ComfyUI/models/minigpt5"
+    return (f"MiniGPT-5 model {name!r} not found. Searched: {where}. Expected a folder "
+            f"{os.path.join(first, name)} containing {', '.join(REQUIRED_FILES)} and tokenizer/: {WHERE_TO_GET}.")
+
+
+def find_model(name: str) -> Path:
+    """The folder of model ``name``; raises MiniGPT5Error naming the folders searched and the files wanted."""
+    error = _bad_name(name)
+    searched = search_folders()
+    if error:
+        raise core().MiniGPT5Error(error)
+    for root in searched:
+        folder = Path(root) / name
+        if folder.is_dir():
+            missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+            if missing:
+                raise core().MiniGPT5Error(
+                    f"MiniGPT-5 model folder {folder} is incomplete: {', '.join(missing)} missing (expected "
+                    f"{', '.join(REQUIRED_FILES)} and tokenizer/): {WHERE_TO_GET}.")
+            return folder
+    raise core().MiniGPT5Error(missing_model_message(name, searched))
+
+
+# ---- the loaded model -----------------------------------------------------------------------------------
+
+class MiniGPT5Handle:
+    """What flows on a MINIGPT5 wire: the model, its ComfyUI ModelPatcher and where it came from.
+
+    ``ready()`` asks ComfyUI's memory manager to put the whole model on its device (evicting e.g. the SD
+    UNet if needed); after the node is done the model stays there until something else needs the memory.
+    """
+
+    def __init__(self, model, patcher, name: str, folder: Path):
+        self.model, self.patcher, self.name, self.folder = model, patcher, name, folder
+
+    def ready(self):
+        import comfy.model_management
+
+        # Full load: the LLM's layers are plain torch modules that cannot run split across two devices.
+        comfy.model_management.load_models_gpu([self.patcher], force_full_load=True)
+        return self.model
+
+    def __repr__(self):
+        return f"MiniGPT5Handle({self.name!r}, {self.folder})"
+
+
+def _shell_module(model):
+    """ModelPatcher writes ``.device`` (and bookkeeping fields) onto the module it manages; MiniGPT5 has a
+    read-only ``device`` property, so the patcher manages a thin container that holds the model."""
+    import torch
+
+    class MiniGPT5Container(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.minigpt5 = inner
+            self.device = inner.device
+
+    return MiniGPT5Container(model)
+
+
+def pick_devices(device: str):
+    import torch
+    import comfy.model_management as mm
+
+    if device == "cpu":
+        cpu = torch.device("cpu")
+        return cpu, cpu
+    return mm.get_torch_device(), mm.unet_offload_device()
+
+
+def pick_dtype(dtype: str, load_device):
+    import torch
+    import comfy.model_management as mm
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if load_device.type == "cpu":
+        return torch.float32
+    if mm.should_use_bf16(load_device):
+        return torch.bfloat16
+    if mm.should_use_fp16(load_device):
+        return torch.float16
+    return torch.float32
+
+
+def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto") -> MiniGPT5Handle:
+    import comfy.model_patcher
+
+    if dtype not in DTYPES:
+        raise core().MiniGPT5Error(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if device not in DEVICES:
+        raise core().MiniGPT5Error(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    folder = find_model(model_name)
+    load_device, offload_device = pick_devices(device)
+    torch_dtype = pick_dtype(dtype, load_device)
+    mg = core()
+    try:
+        model = mg.MiniGPT5.from_pretrained(folder, device=offload_device, dtype=torch_dtype,
+                                            with_image_generator=False)
+    except mg.MiniGPT5Error as e:
+        raise mg.MiniGPT5Error(f"could not load MiniGPT-5 model {model_name!r} from {folder}: {e}") from e
+    model.eval()
+    patcher = comfy.model_patcher.ModelPatcher(_shell_module(model), load_device=load_device,
+                                               offload_device=offload_device)
+    return MiniGPT5Handle(model, patcher, model_name, folder)
+
+
+class LoadMiniGPT5:
+    DESCRIPTION = ("Loads a MiniGPT-5 model folder from models/minigpt5/ (config.json, model.safetensors, "
+                   "tokenizer/). The LLM and voken mapper are managed by ComfyUI like any model: they are "
+                   "moved off the GPU when the Stable Diffusion UNet needs the memory. Stable Diffusion itself "
+                   "comes from a stock loader (CheckpointLoaderSimple with SD 2.1-base).")
+    CATEGORY = "MiniGPT-5"
+    FUNCTION = "load"
+    RETURN_TYPES = ("MINIGPT5",)
+    RETURN_NAMES = ("minigpt5",)
+    OUTPUT_TOOLTIPS = ("The loaded MiniGPT-5 model (LLM, image encoder and voken mapper).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model_name": (list_models(), {
+                    "tooltip": "A model folder inside ComfyUI/models/minigpt5/ (or a 'minigpt5' path from "
+                               "extra_model_paths.yaml) holding config.json, model.safetensors and tokenizer/."}),
+                "dtype": (list(DTYPES), {
+                    "default": "auto",
+                    "tooltip": "Weight precision. auto: float32 on CPU; bfloat16 (or float16) on a GPU."}),
+                "device": (list(DEVICES), {
+                    "default": "auto",
+                    "tooltip": "auto: run on ComfyUI's device and let ComfyUI offload the model when the UNet "
+                               "needs memory. cpu: always run on the CPU (keeps the GPU for Stable Diffusion)."}),
+            }
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model_name):
+        # Replaces ComfyUI's "Value not in list" with a message that says where to put the model.
+        error = _bad_name(model_name)
+        if error:
+            return error
+        if model_name not in list_models():
+            return missing_model_message(model_name, search_folders())
+        return True
+
+    def load(self, model_name, dtype="auto", device="auto"):
+        return (load_minigpt5(model_name, dtype, device),)

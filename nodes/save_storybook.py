@@ -1,0 +1,137 @@
+"""SaveStorybook: page pictures + page texts -> story.json, index.html and a print PDF in ComfyUI's output."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ._pack import images_to_pil, storybook
+from .pages import split_pages
+
+PREVIEW_PAGES = 4
+LAYOUTS = ("image-above-text", "full-bleed", "spread", "photo-story")  # storybook.layouts.LAYOUTS
+SIZES = ("a5", "a4", "letter", "8x8in", "8.5x8.5in")
+SAMPLERS = ("KSampler", "KSamplerAdvanced")
+
+
+def _book_folder(filename_prefix: str) -> tuple[Path, str]:
+    """A new folder ``<output>/<prefix>_00001`` (next free number); returns it and its subfolder for the UI."""
+    import folder_paths
+
+    output_dir = folder_paths.get_output_directory()
+    # Raises if the prefix leads outside the output folder.
+    full_folder, name, _counter, subfolder, _prefix = folder_paths.get_save_image_path(filename_prefix, output_dir)
+    pattern = re.compile(rf"^{re.escape(name)}_(\d{{5}})$")
+    taken = [int(m.group(1)) for e in (os.listdir(full_folder) if os.path.isdir(full_folder) else [])
+             if (m := pattern.match(e))]
+    folder_name = f"{name}_{max(taken, default=0) + 1:05d}"
+    return Path(full_folder) / folder_name, "/".join(p for p in (subfolder, folder_name) if p)
+
+
+def provenance_from_graph(prompt: dict | None) -> tuple[object | None, int | None, str | None]:
+    """Best effort: model names and sampler settings from the executed graph, for the manifest."""
+    if not isinstance(prompt, dict):
+        return None, None, None
+
+    def literal(node, key):
+        value = node.get("inputs", {}).get(key)
+        return None if isinstance(value, list) else value  # a list is a link to another node
+
+    names, sampler, seed, opening = [], None, None, None
+    for node in prompt.values():
+        kind = node.get("class_type")
+        if kind == "LoadMiniGPT5" and literal(node, "model_name"):
+            names.append(str(literal(node, "model_name")))
+        elif kind == "CheckpointLoaderSimple" and literal(node, "ckpt_name"):
+            names.append(str(literal(node, "ckpt_name")))
+        elif kind in SAMPLERS and sampler is None:
+            sampler = node
+        elif kind == "MiniGPT5Story" and opening is None:
+            opening = literal(node, "opening")
+    if not names and sampler is None:
+        return None, None, opening
+    info = storybook_module("manifest").ModelInfo(name=" + ".join(names) or "unknown")
+    if sampler is not None:
+        seed = literal(sampler, "seed") if sampler["class_type"] == "KSampler" else literal(sampler, "noise_seed")
+        name, scheduler = literal(sampler, "sampler_name"), literal(sampler, "scheduler")
+        info.sampler = " ".join(str(x) for x in (name, scheduler) if x) or None
+        steps, cfg = literal(sampler, "steps"), literal(sampler, "cfg")
+        info.steps = int(steps) if isinstance(steps, (int, float)) else None
+        info.guidance = float(cfg) if isinstance(cfg, (int, float)) else None
+    return info, (int(seed) if isinstance(seed, (int, float)) else None), opening
+
+
+def storybook_module(name: str):
+    import importlib
+
+    storybook()
+    return importlib.import_module(f"storybook.{name}")
+
+
+def save_storybook(images, pages: str, title: str, filename_prefix: str = "storybook/story", size: str = "a5",
+                   layout: str = "image-above-text", author: str = "", prompt: dict | None = None) -> dict:
+    """Write the book; returns ComfyUI's output-node dict (page previews in the UI, the folder as result)."""
+    sb_errors, book = storybook_module("errors"), storybook_module("book")
+    options_mod = storybook_module("options")
+    pictures = images_to_pil(images)
+    texts = split_pages(pages)
+    if len(texts) > len(pictures):
+        raise sb_errors.StorybookError(
+            f"{len(texts)} page texts but only {len(pictures)} images: give the latent image the same batch size "
+            "as the number of pages")
+    texts += [""] * (len(pictures) - len(texts))
+    if not title or not title.strip():
+        raise sb_errors.StorybookError("the storybook needs a title")
+    model, seed, opening = provenance_from_graph(prompt)
+    provenance = [{"source": "ComfyUI", "batch_index": i} for i in range(len(pictures))]
+    source = book.story_from_pages(texts, pictures, title=title.strip(), author=(author or "").strip(),
+                                   seeds=[seed] * len(pictures), prompts=[opening] * len(pictures),
+                                   provenance=provenance, model=model)
+    folder, subfolder = _book_folder(filename_prefix)
+    result = book.write_book(source, folder, options_mod.BookOptions(size=size, layout=layout))
+    previews = [{"filename": page.image, "subfolder": subfolder, "type": "output"}
+                for page in source.story.pages[:PREVIEW_PAGES]]
+    report = getattr(result, "report", None)
+    warnings = [f"{w.where}: {w.message}" for w in getattr(report, "warnings", [])] if report else []
+    text = [f"{result.pdf}"] + warnings
+    return {"ui": {"images": previews, "text": text}, "result": (str(result.folder),)}
+
+
+class SaveStorybook:
+    DESCRIPTION = ("Saves a printable storybook into ComfyUI's output folder: one folder per book with the page "
+                   "pictures, story.json (the manifest), index.html (preview) and storybook.pdf (print). Page i "
+                   "gets picture i of the batch and line i of the page texts. Shows the first pages here.")
+    CATEGORY = "MiniGPT-5"
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("folder",)
+    OUTPUT_TOOLTIPS = ("Full path of the book folder that was written.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The page pictures, in page order (e.g. VAE Decode of the "
+                                                "story's batch). Upscale them first for sharp prints."}),
+                "pages": ("STRING", {"multiline": True, "default": "",
+                                     "tooltip": "Page texts, one page per line (MiniGPT-5 Story's 'pages' output, "
+                                                "or type your own). Line i goes with picture i."}),
+                "title": ("STRING", {"default": "My MiniGPT-5 Story", "tooltip": "Title on the cover."}),
+                "filename_prefix": ("STRING", {"default": "storybook/story",
+                                               "tooltip": "Where in the output folder; each run writes a new "
+                                                          "folder <prefix>_00001, _00002, ..."}),
+                "size": (list(SIZES), {"default": "a5", "tooltip": "Printed page size."}),
+                "layout": (list(LAYOUTS), {"default": "image-above-text",
+                                           "tooltip": "Page layout: picture above text, full-bleed picture with a "
+                                                      "text band, two-page spread, or photo story."}),
+            },
+            "optional": {
+                "author": ("STRING", {"default": "", "tooltip": "Author line on the cover (optional)."}),
+            },
+            "hidden": {"prompt": "PROMPT"},
+        }
+
+    def save(self, images, pages, title, filename_prefix, size, layout, author="", prompt=None):
+        return save_storybook(images, pages, title, filename_prefix, size, layout, author, prompt)

@@ -1,0 +1,74 @@
+"""pytest fixtures for the node-pack tests: one real ComfyUI per session, with test-time models.
+
+The shipped workflows name real model files; the tests put random-weight stand-ins under the same names:
+    models/checkpoints/v2-1_512-ema-pruned.safetensors   SD2-shaped UNet + TAESD-shaped VAE (26 M params)
+    models/minigpt5/minigpt5-vist/                       the tiny MiniGPT-5 preset (save_pretrained)
+    input/my_picture.png                                 the picture workflow (c) continues from
+Importing this module is cheap; ComfyUI is downloaded/installed/initialised by the first fixture that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from comfy_setup import REPO_ROOT
+
+SD_CHECKPOINT = "v2-1_512-ema-pruned.safetensors"
+MINIGPT5_MODEL = "minigpt5-vist"
+INPUT_PICTURE = "my_picture.png"
+WORKFLOWS = REPO_ROOT / "workflows"
+API_TWINS = WORKFLOWS / "api"
+
+
+@pytest.fixture(scope="session")
+def comfy_base(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("comfyui-base")
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_base):
+    """ComfyUI 0.3.75 in library mode with this repository in custom_nodes/ (initialised once)."""
+    from comfy_harness import ComfyHarness
+
+    return ComfyHarness.start(comfy_base)
+
+
+@pytest.fixture(scope="session")
+def comfy_models(comfy, comfy_base) -> SimpleNamespace:
+    """The models and the input picture the shipped workflows name, as random-weight stand-ins."""
+    from PIL import Image
+
+    from comfy_harness import write_tiny_sd2_checkpoint
+    from minigpt5_core import MiniGPT5, MiniGPT5Config
+
+    ckpt = write_tiny_sd2_checkpoint(comfy_base / "models" / "checkpoints" / SD_CHECKPOINT, levels=1)
+    model_dir = comfy_base / "models" / "minigpt5" / MINIGPT5_MODEL
+    if not (model_dir / "config.json").is_file():
+        MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0).save_pretrained(model_dir)
+    picture = comfy_base / "input" / INPUT_PICTURE
+    picture.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (96, 64), (200, 120, 40)).save(picture)
+    return SimpleNamespace(checkpoint=ckpt, minigpt5=model_dir, picture=picture, base=comfy_base)
+
+
+def load_api_twin(name: str) -> dict:
+    return json.loads((API_TWINS / f"{name}.json").read_text())
+
+
+def shrink_for_cpu(prompt: dict) -> dict:
+    """The same graph at test size: 64 px latents and 2 sampler steps (a 512 px SD step takes seconds on CPU).
+
+    Only sizes and step counts change; node types, links and every other value stay as shipped.
+    """
+    prompt = json.loads(json.dumps(prompt))
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "EmptyLatentImage":
+            inputs["width"] = inputs["height"] = 64
+        elif node["class_type"] in ("KSampler", "KSamplerAdvanced"):
+            inputs["steps"] = 2
+    return prompt

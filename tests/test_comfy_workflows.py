@@ -1,0 +1,112 @@
+"""The shipped workflows: UI files that load by drag-and-drop, API twins that agree with them and run.
+
+Runs inside a real ComfyUI 0.3.75 (see comfy_harness.py) with random-weight stand-ins for the models the
+workflows name (see comfy_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from comfy_fixtures import API_TWINS, WORKFLOWS, load_api_twin, shrink_for_cpu
+from comfy_workflows import check_ui_structure, ui_to_api, widget_specs
+
+NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+OUR_NODES = {"LoadMiniGPT5", "InterleavedGenerate", "VokenToConditioning", "MiniGPT5Story", "SaveStorybook"}
+
+
+def _ui(name):
+    return json.loads((WORKFLOWS / f"{name}.json").read_text())
+
+
+def test_the_three_use_cases_are_shipped_each_with_a_twin():
+    assert len(NAMES) >= 3
+    assert sorted(p.stem for p in API_TWINS.glob("*.json")) == NAMES
+    kinds = {name: {n["type"] for n in _ui(name)["nodes"]} for name in NAMES}
+    story = [n for n, k in kinds.items() if {"MiniGPT5Story", "CheckpointLoaderSimple", "KSampler", "VAEDecode",
+                                              "SaveStorybook", "LoadMiniGPT5"} <= k]
+    turn = [n for n, k in kinds.items() if {"InterleavedGenerate", "VokenToConditioning", "KSampler"} <= k
+            and "LoadImage" not in k]
+    history = [n for n, k in kinds.items() if {"LoadImage", "LoadMiniGPT5"} <= k]
+    assert story and turn and history
+    # ComfyUI serves only one of workflows/ and example_workflows/ (see COMFYUI.md): ship one folder.
+    assert not (WORKFLOWS.parent / "example_workflows").exists()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_file_is_well_formed_and_names_its_models(name):
+    ui = _ui(name)
+    assert check_ui_structure(ui) == []
+    loaders = [n for n in ui["nodes"] if n["type"] in ("LoadMiniGPT5", "CheckpointLoaderSimple")]
+    assert {n["type"] for n in loaders} == {"LoadMiniGPT5", "CheckpointLoaderSimple"}
+    for node in loaders:
+        models = node["properties"].get("models")
+        assert models, f"node {node['id']} ({node['type']}) has no properties.models"
+        for model in models:
+            assert set(model) == {"name", "url", "directory"} and model["url"].startswith("https://")
+    ckpt = next(n for n in loaders if n["type"] == "CheckpointLoaderSimple")
+    # the frontend offers a download only for a model whose name is a widget value, from huggingface/civitai
+    [sd] = ckpt["properties"]["models"]
+    assert sd["name"] == ckpt["widgets_values"][0] and sd["directory"] == "checkpoints"
+    assert sd["url"].startswith("https://huggingface.co/") and sd["url"].endswith(".safetensors")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_twin_is_what_the_frontend_would_queue(comfy, comfy_models, name):
+    ui, twin = _ui(name), load_api_twin(name)
+    converted = ui_to_api(ui, comfy.node_classes)
+    assert {k: v["class_type"] for k, v in converted.items()} == {k: v["class_type"] for k, v in twin.items()}
+    for node_id, node in converted.items():
+        assert node["inputs"] == twin[node_id]["inputs"], f"node {node_id} ({node['class_type']}) differs"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_widget_values_fit_the_current_node_definitions(comfy, comfy_models, name):
+    """A value outside a combo's options or a number's range is altered or flagged when the file is loaded."""
+    for node in ui_to_api(_ui(name), comfy.node_classes).values():
+        spec = comfy.node_classes[node["class_type"]].INPUT_TYPES()
+        entries = {**spec.get("required", {}), **(spec.get("optional") or {})}
+        for input_name, _ in widget_specs(comfy.node_classes[node["class_type"]]):
+            value = node["inputs"][input_name]
+            if isinstance(value, list):  # linked
+                continue
+            kind, opts = entries[input_name][0], (entries[input_name][1] if len(entries[input_name]) > 1 else {})
+            if isinstance(kind, (list, tuple)):
+                assert value in kind, f"{node['class_type']}.{input_name}: {value!r} not in {list(kind)[:8]}"
+            elif kind in ("INT", "FLOAT"):
+                assert opts.get("min", value) <= value <= opts.get("max", value), (node["class_type"], input_name)
+            elif kind == "BOOLEAN":
+                assert isinstance(value, bool)
+            elif kind == "STRING":
+                assert isinstance(value, str)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_twin_executes_and_writes_its_outputs(comfy, comfy_models, name):
+    prompt = shrink_for_cpu(load_api_twin(name))
+    run = comfy.run(prompt)
+    output_dir = comfy_models.base / "output"
+    for node_id, node in prompt.items():
+        kind = node["class_type"]
+        if kind == "SaveImage":
+            images = run.outputs[node_id]["images"]
+            assert images
+            for image in images:
+                assert (output_dir / image["subfolder"] / image["filename"]).is_file()
+        elif kind == "SaveStorybook":
+            ui = run.outputs[node_id]
+            assert ui["images"], "no page previews"
+            folder = output_dir / ui["images"][0]["subfolder"]
+            for file in ("story.json", "index.html", "storybook.pdf"):
+                assert (folder / file).is_file(), file
+            story = json.loads((folder / "story.json").read_text())
+            pages = node["inputs"]
+            batch = next(n for n in prompt.values() if n["class_type"] == "EmptyLatentImage")["inputs"]["batch_size"]
+            assert len(story["pages"]) == batch
+            for page in story["pages"]:
+                assert (folder / page["image"]).is_file()
+            assert pages["title"] == story["title"]
+        elif kind == "PreviewAny":
+            assert run.outputs[node_id]["text"][0].strip()
