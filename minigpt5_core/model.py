@@ -8,6 +8,7 @@ voken -> conditioning path, picture rendering, and the training losses. Saving a
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,16 +172,43 @@ class MiniGPT5(nn.Module):
             prompt = " ".join([IMAGE_TAG] * num_images + [prompt.strip()])
         return chat_prompt(prompt.strip(), self.config.system_prompt)
 
-    def start_session(self, prompt: str, images: Sequence[Image.Image] = (), *, template: bool = True) -> DecodingSession:
-        """Feed the prompt (chat template unless `template=False`) and return the session to sample from."""
+    def start_session(
+        self, prompt: str, images: Sequence[Image.Image] = (), *, template: bool = True, reserve: int = 0,
+    ) -> DecodingSession:
+        """Feed the prompt (chat template unless `template=False`) and return the session to sample from.
+
+        Over-long history: when the images (given without placeholders) and the text would leave fewer
+        than `reserve` positions for the answer, the OLDEST images are dropped, with a warning.
+        """
         ids = self._require_tokenizer()
+        images = self._fit_history(prompt, list(images), reserve) if template else list(images)
         text = self.chat_text(prompt, len(images)) if template else prompt
         session = DecodingSession(
             self.llm, self.embed_tokens, self.tokenizer, ids, self.config.llm.max_position_embeddings
         )
         with torch.no_grad():
-            session.feed_embeds(self.embed_prompt(text, list(images)))
+            session.feed_embeds(self.embed_prompt(text, images))
         return session
+
+    def _prompt_length(self, text: str, num_images: int) -> int:
+        return 1 + len(self._text_ids(text.replace(IMAGE_PLACEHOLDER, ""))) + num_images * self.config.vision.num_query_tokens
+
+    def _fit_history(self, prompt: str, images: list[Image.Image], reserve: int) -> list[Image.Image]:
+        if not images or IMAGE_PLACEHOLDER in prompt:
+            return images
+        limit = self.config.llm.max_position_embeddings - reserve
+        kept = list(images)
+        while kept and self._prompt_length(self.chat_text(prompt, len(kept)), len(kept)) > limit:
+            kept.pop(0)
+        if len(kept) < len(images):
+            message = (
+                f"the history has {len(images)} images but only {len(kept)} fit in the LLM's "
+                f"{self.config.llm.max_position_embeddings} positions with {reserve} left for the answer; "
+                f"the {len(images) - len(kept)} oldest were dropped"
+            )
+            warnings.warn(message, stacklevel=3)
+            logger.warning(message)
+        return kept
 
     def _settings(self, max_new_tokens, temperature, top_p, repetition_penalty, force_image) -> SamplingSettings:
         gen = self.config.generation
@@ -207,7 +235,7 @@ class MiniGPT5(nn.Module):
         aborts generation (used for progress bars and cancel buttons).
         """
         settings = self._settings(max_new_tokens, temperature, top_p, repetition_penalty, force_image)
-        session = self.start_session(prompt, list(images or []), template=template)
+        session = self.start_session(prompt, list(images or []), template=template, reserve=settings.max_new_tokens)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         return session.sample_turn(settings, generator, on_token)
 
@@ -226,7 +254,7 @@ class MiniGPT5(nn.Module):
         settings = self._settings(max_new_tokens_per_page, temperature, top_p, repetition_penalty, True)
         stop = settings.stop_text
         first = f"{opening.strip()} {NEXT_SCENE_INSTRUCTION}" if opening and opening.strip() else ""
-        session = self.start_session(first, list(images or []))
+        session = self.start_session(first, list(images or []), reserve=settings.max_new_tokens * pages)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         results = []
         done = 0

@@ -209,3 +209,12 @@ def test_negative_conditioning_is_the_mapper_of_zeros(tiny_model):
         expected = tiny_model.mapper(torch.zeros(1, 8, tiny_model.config.llm.hidden_size))
     torch.testing.assert_close(negative, expected)
     assert positive.shape == (2, 77, 1024)
+
+
+def test_over_long_image_history_drops_the_oldest_images_with_a_warning(tiny_model):
+    per_image = tiny_model.config.vision.num_query_tokens
+    too_many = tiny_model.config.llm.max_position_embeddings // per_image + 2
+    pictures = [_picture((i * 7 % 255, 0, 0)) for i in range(too_many)]
+    with pytest.warns(UserWarning, match="oldest were dropped"):
+        result = tiny_model.generate("Go on.", images=pictures, seed=0, max_new_tokens=16, force_image=True)
+    assert result.num_images == 1
