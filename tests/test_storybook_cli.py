@@ -1,0 +1,161 @@
+"""`python -m storybook make`: the forms users and checks rely on, exit codes, and what lands in OUT."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pypdf
+import pytest
+from PIL import Image
+
+from storybook import Page, Story, save_story
+from storybook.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def story_folder(folder: Path, texts=("A cat sat.", "A dog ran.")) -> Path:
+    """A manifest folder as the ComfyUI node writes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = []
+    for i, text in enumerate(texts, start=1):
+        Image.new("RGB", (64, 48), (40 * i, 80, 120)).save(folder / f"p{i}.png")
+        pages.append(Page(text=text, image=f"p{i}.png", seed=i))
+    save_story(Story(title="Pets", pages=pages), folder)
+    return folder
+
+
+def run(capsys, *args):
+    code = main(["make", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def leftovers(parent: Path):
+    return [p.name for p in parent.iterdir() if ".storybook-tmp-" in p.name]
+
+
+def test_manifest_to_book_writes_everything_and_names_the_pdf_last(tmp_path, capsys):
+    code, out, err = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book")
+    assert code == 0, err
+    assert {p.name for p in (tmp_path / "book").iterdir()} == {"story.json", "p1.png", "p2.png", "index.html",
+                                                              "storybook.pdf"}
+    assert out.splitlines()[-1] == f"PDF: {tmp_path / 'book' / 'storybook.pdf'}"
+    assert out.startswith("preflight: ")
+
+
+def test_json_flag_prints_one_json_object_ending_with_the_pdf(tmp_path, capsys):
+    code, out, _ = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book", "--json")
+    data = json.loads(out)
+    assert code == 0 and list(data)[-1] == "pdf"
+    assert Path(data["pdf"]).is_file() and data["findings"]
+
+
+def test_size_layout_and_bleed_options_reach_the_pdf(tmp_path, capsys):
+    code, _, err = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book",
+                       "--size", "6x9in", "--bleed", "0.125in", "--layout", "spread", "--no-cover")
+    assert code == 0, err
+    reader = pypdf.PdfReader(tmp_path / "book" / "storybook.pdf")
+    assert len(reader.pages) == 5  # blank page, then picture | text for each of the 2 pages
+    media = reader.pages[0].mediabox
+    assert (float(media.width), float(media.height)) == pytest.approx((6.25 * 72, 9.25 * 72), abs=0.01)
+
+
+def test_vist_story_prints_its_pages_in_story_order(tmp_path, capsys):
+    steps = [(2, "303", "Third."), (0, "301", "First."), (1, "302", "Second.")]
+    annotations = [[{"story_id": "77", "worker_arranged_photo_order": order, "photo_flickr_id": pid,
+                     "original_text": text, "text": text.lower(), "album_id": "1", "storylet_id": pid}]
+                   for order, pid, text in steps]
+    (tmp_path / "photos").mkdir()
+    for _, pid, _ in steps:
+        Image.new("RGB", (32, 32)).save(tmp_path / "photos" / f"{pid}.jpg")
+    (tmp_path / "sis.json").write_text(json.dumps({"annotations": annotations}), encoding="utf-8")
+    code, _, err = run(capsys, "--vist", tmp_path / "sis.json", "--images", tmp_path / "photos", "--story-id", "77",
+                       "--out", tmp_path / "book", "--no-cover")
+    assert code == 0, err
+    reader = pypdf.PdfReader(tmp_path / "book" / "storybook.pdf")
+    assert [page.extract_text().split()[0] for page in reader.pages] == ["First.", "Second.", "Third."]
+
+
+def break_json(folder):
+    (folder / "story.json").write_text('{"schema": 1, "title": ', encoding="utf-8")
+
+
+def remove_picture(folder):
+    (folder / "p2.png").unlink()
+
+
+def escape_folder(folder):
+    data = json.loads((folder / "story.json").read_text())
+    data["pages"][0]["image"] = "../../secret.png"
+    (folder / "story.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage, extra, problem", [
+    (break_json, [], r"story.json is not valid JSON: line 1"),
+    (remove_picture, [], r"page 2: picture 'p2.png' not found"),
+    (escape_folder, [], r"page 1: field 'image': '../../secret.png' leaves the story folder"),
+    (None, ["--size", "a3"], r"unknown page size 'a3': use a4, a5, letter"),
+    (None, ["--layout", "comic"], r"argument --layout: invalid choice: 'comic'"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, damage, extra, problem):
+    folder = story_folder(tmp_path / "story")
+    if damage:
+        damage(folder)
+    code, out, err = run(capsys, "--manifest", folder, "--out", tmp_path / "book", *extra)
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("storybook: error: ")
+    assert re.search(problem, err), err
+    assert not (tmp_path / "book").exists() and leftovers(tmp_path) == []
+    assert out == ""
+
+
+def test_failed_run_leaves_the_previous_book_untouched(tmp_path, capsys):
+    folder = story_folder(tmp_path / "story")
+    assert run(capsys, "--manifest", folder, "--out", tmp_path / "book")[0] == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "book").iterdir()}
+    remove_picture(folder)
+    assert run(capsys, "--manifest", folder, "--out", tmp_path / "book")[0] == 2
+    assert {p.name: p.read_bytes() for p in (tmp_path / "book").iterdir()} == before
+    assert leftovers(tmp_path) == []
+
+
+def test_successful_run_replaces_a_previous_book(tmp_path, capsys):
+    assert run(capsys, "--manifest", story_folder(tmp_path / "one", ["Old."]), "--out", tmp_path / "book")[0] == 0
+    assert run(capsys, "--manifest", story_folder(tmp_path / "two", ["New.", "Newer."]), "--out",
+               tmp_path / "book")[0] == 0
+    assert [p["text"] for p in json.loads((tmp_path / "book" / "story.json").read_text())["pages"]] == ["New.",
+                                                                                                        "Newer."]
+    assert leftovers(tmp_path) == []
+
+
+def test_folder_of_other_files_is_never_replaced(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "holiday.jpg").write_bytes(b"precious")
+    code, _, err = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "photos")
+    assert code == 2 and "is not a storybook folder" in err
+    assert (tmp_path / "photos" / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_no_arguments_explains_what_to_pass(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys)
+    assert code == 2
+    assert "--manifest DIR" in err and "--vist FILE --images DIR" in err and "--model MODEL_DIR" in err
+
+
+def test_two_inputs_at_once_are_refused(tmp_path, capsys):
+    code, _, err = run(capsys, "--manifest", tmp_path, "--model", tmp_path)
+    assert code == 2 and "give one input" in err
+
+
+def test_help_lists_every_option(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "storybook", "make", "--help"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    for option in ("--manifest", "--vist", "--images", "--image-map", "--story-id", "--model", "--prompt", "--pages",
+                   "--seed", "--out", "--size", "--layout", "--bleed", "--crop-marks", "--no-cover",
+                   "--no-page-numbers", "--title", "--author", "--json", "8.5x8.5in", "photo-story"):
+        assert option in done.stdout, option

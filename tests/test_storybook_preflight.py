@@ -1,0 +1,97 @@
+"""Preflight: resolution at printed size, text that does not fit, missing pictures, page-count parity."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pypdf
+import pytest
+from PIL import Image
+
+from storybook import BookOptions, StorybookError, story_from_pages, write_book
+
+LONG_TEXT = " ".join(["The little boat sailed on and on across the wide grey sea."] * 40)
+
+
+def book(tmp_path, texts, sizes, **options):
+    pictures = [Image.new("RGB", size, (90, 120, 200)) for size in sizes]
+    return write_book(story_from_pages(texts, pictures, title="Preflight"), tmp_path / "book", BookOptions(**options))
+
+
+def findings(result, check):
+    return [f for f in result.report.findings if f.check == check]
+
+
+@pytest.fixture(scope="module")
+def a5_book(tmp_path_factory):
+    """512 px pictures on A5: far too few pixels for 300 dpi, as SD 2.1 output would be."""
+    return book(tmp_path_factory.mktemp("a5"), ["One.", LONG_TEXT, "Three."], [(512, 512)] * 3, size="a5")
+
+
+def test_small_picture_on_a_large_page_is_warned_about(a5_book):
+    low = findings(a5_book, "image-dpi")
+    assert [f.where for f in low] == ["cover", "page 1", "page 2", "page 3"]
+    assert "under 300" in low[1].message
+
+
+def test_reported_dpi_is_what_the_pdf_really_prints(a5_book):
+    if shutil.which("pdfimages") is None:
+        pytest.skip("poppler-utils (pdfimages) is not installed; .ci/run installs it")
+    listing = subprocess.run(["pdfimages", "-list", str(a5_book.pdf)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[2:]
+    poppler = {int(row.split()[0]): int(row.split()[12]) for row in listing}  # page -> x-ppi
+    for image in a5_book.report.images:
+        assert image.dpi == pytest.approx(poppler[image.pdf_page], abs=1)
+
+
+def test_enough_pixels_for_the_printed_size_gives_no_warning(tmp_path):
+    result = book(tmp_path, ["A tiny page."], [(400, 400)], size="50x50mm", cover=False)
+    assert result.report.images[0].dpi >= 300
+    assert findings(result, "image-dpi") == []
+
+
+def test_text_that_does_not_fit_is_reported_for_its_page_only(a5_book):
+    overflow = findings(a5_book, "text-overflow")
+    assert [(f.where, f.pdf_page) for f in overflow] == [("page 2", 3)]
+    assert re.search(r"\d+\.\d mm is cut off", overflow[0].message)
+
+
+def test_overflowing_text_does_not_add_pages(a5_book):
+    assert len(pypdf.PdfReader(a5_book.pdf).pages) == 4 == a5_book.report.page_count
+
+
+def test_odd_page_count_is_warned_about(tmp_path):
+    result = book(tmp_path, ["One.", "Two."], [(64, 64)] * 2)
+    assert [f.level for f in findings(result, "page-parity")] == ["warning"]
+
+
+def test_even_page_count_gives_no_parity_warning(a5_book):
+    assert [f.level for f in findings(a5_book, "page-parity")] == []
+
+
+def test_missing_picture_stops_the_book_and_names_it(tmp_path):
+    source = story_from_pages(["One."], [tmp_path / "nowhere.png"], title="Missing")
+    with pytest.raises(StorybookError, match=r"page 1: picture 'page-001.png' not found at .*nowhere.png"):
+        write_book(source, tmp_path / "book")
+    assert not (tmp_path / "book").exists()
+
+
+def test_unreadable_picture_stops_the_book(tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"this is not a PNG")
+    source = story_from_pages(["One."], [tmp_path / "broken.png"], title="Broken")
+    with pytest.raises(StorybookError, match=r"page 1: .*is not a readable image"):
+        write_book(source, tmp_path / "book")
+
+
+def test_report_as_json_lists_every_picture_and_finding(a5_book):
+    data = json.loads(a5_book.report.to_json())
+    assert data["ok"] is True and data["page_count"] == 4
+    assert [i["where"] for i in data["images"]] == ["cover", "page 1", "page 2", "page 3"]
+    assert {f["check"] for f in data["findings"]} == {"image-dpi", "text-overflow"}
+
+
+def test_printed_report_says_where_each_problem_is(a5_book):
+    text = a5_book.report.format()
+    assert text.splitlines()[0].startswith("preflight: 4 pages, 4 pictures (lowest ")
+    assert "warning: page 2 (PDF page 3): text does not fit" in text

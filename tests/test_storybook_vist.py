@@ -1,0 +1,109 @@
+"""VIST stories in their two on-disk forms become the right pages, in the right order."""
+
+import json
+import random
+
+import pytest
+from PIL import Image
+
+from storybook import StorybookError, from_vist
+
+# (worker_arranged_photo_order, photo id, original_text) of story 30355, in story order.
+STORY = [
+    (0, "2001", "We got to the lake early."),
+    (1, "2002", "Dad lit the grill."),
+    (2, "2003", "My sister brought her famous pie."),
+    (3, "2004", "The kids swam until dark."),
+    (4, "2005", "Fireworks ended the day!"),
+]
+OTHER_STORY = [(0, "2003", "Pie time."), (1, "2001", "The lake."), (2, "2005", "Boom.")]
+
+
+def annotation(story_id, order, photo_id, text, storylet):
+    return [{
+        "original_text": text, "album_id": "72157600", "photo_flickr_id": photo_id,
+        "setting": "first-2-pick-and-tell", "worker_id": "W1", "story_id": story_id,
+        "tier": "story-in-sequence", "worker_arranged_photo_order": order,
+        "text": text.lower().replace(".", " ."), "storylet_id": str(storylet),
+    }]
+
+
+def write_sis(path, stories):
+    """A story-in-sequence file as VIST ships it, annotations in no particular order."""
+    annotations = [annotation(story_id, *step, storylet=n)
+                   for n, (story_id, step) in enumerate((sid, s) for sid, steps in stories.items() for s in steps)]
+    random.Random(0).shuffle(annotations)
+    data = {"info": {"version": "1"}, "type": "story_in_sequence",
+            "albums": [{"id": "72157600", "title": "Summer at the lake", "vist_label": "beach"}],
+            "images": [{"id": pid, "album_id": "72157600"} for _, pid, _ in STORY],
+            "annotations": annotations}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "images"
+    (folder / "val").mkdir(parents=True)
+    for _, photo_id, _ in STORY:
+        # VIST splits photos into train/val/test folders; one of ours lives one level down.
+        where = folder / "val" if photo_id == "2004" else folder
+        Image.new("RGB", (40, 30), (int(photo_id) % 256, 0, 0)).save(where / f"{photo_id}.jpg")
+    return folder
+
+
+def test_sis_story_pages_follow_worker_arranged_photo_order(tmp_path, photos):
+    sis = write_sis(tmp_path / "sis.json", {"30355": STORY, "30356": OTHER_STORY})
+    source = from_vist(sis, images=photos, story_id="30355")
+    assert [p.text for p in source.story.pages] == [text for _, _, text in STORY]
+    assert [p.provenance["photo_id"] for p in source.story.pages] == [pid for _, pid, _ in STORY]
+    assert source.images[source.story.pages[3].image] == photos / "val" / "2004.jpg"
+
+
+def test_sis_prints_the_cased_original_text_and_the_album_title(tmp_path, photos):
+    source = from_vist(write_sis(tmp_path / "sis.json", {"30355": STORY}), images=photos)
+    assert source.story.pages[0].text == "We got to the lake early."
+    assert source.story.title == "Summer at the lake"
+
+
+def test_file_with_several_stories_needs_a_story_id(tmp_path, photos):
+    sis = write_sis(tmp_path / "sis.json", {"30355": STORY, "30356": OTHER_STORY})
+    with pytest.raises(StorybookError, match=r"holds 2 stories; pick one with --story-id \(e.g. 3035[56], "):
+        from_vist(sis, images=photos)
+
+
+def test_unknown_story_id_is_named(tmp_path, photos):
+    sis = write_sis(tmp_path / "sis.json", {"30355": STORY})
+    with pytest.raises(StorybookError, match=r"story id 999 is not in"):
+        from_vist(sis, images=photos, story_id="999")
+
+
+def test_missing_photo_is_named_with_the_folder_searched(tmp_path, photos):
+    (photos / "2002.jpg").unlink()
+    with pytest.raises(StorybookError, match=r"photos 2002 of story 30355 not found in .*images"):
+        from_vist(write_sis(tmp_path / "sis.json", {"30355": STORY}), images=photos)
+
+
+def test_sis_file_needs_the_photo_folder(tmp_path):
+    with pytest.raises(StorybookError, match=r"--images DIR"):
+        from_vist(write_sis(tmp_path / "sis.json", {"30355": STORY}))
+
+
+def test_cleaned_form_follows_sequence_index_and_the_image_map(tmp_path):
+    (tmp_path / "val_images").mkdir()
+    mapping = {}
+    for n, (_, photo_id, _) in enumerate(STORY):
+        Image.new("RGB", (32, 32)).save(tmp_path / "val_images" / f"{n:09d}.jpg")
+        mapping[photo_id] = f"val_images/{n:09d}.jpg"
+    steps = [{"caption": text.lower(), "image_id": pid, "sequence_index": order} for order, pid, text in STORY]
+    (tmp_path / "val_cleaned.json").write_text(json.dumps({"40470": steps[::-1]}), encoding="utf-8")
+    (tmp_path / "map.json").write_text(json.dumps(mapping), encoding="utf-8")
+    source = from_vist(tmp_path / "val_cleaned.json", image_map=tmp_path / "map.json")
+    assert [p.text for p in source.story.pages] == [text.lower() for _, _, text in STORY]
+    assert source.images[source.story.pages[0].image] == tmp_path / "val_images" / "000000000.jpg"
+
+
+def test_a_file_of_another_kind_is_recognised_as_not_vist(tmp_path):
+    (tmp_path / "other.json").write_text(json.dumps({"hello": "world"}), encoding="utf-8")
+    with pytest.raises(StorybookError, match=r"neither a VIST story-in-sequence file"):
+        from_vist(tmp_path / "other.json", images=tmp_path)
