@@ -23,7 +23,7 @@ from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_imag
     resolve_image, save_story
 from storybook.options import BookOptions
 from storybook.outdir import building
-from storybook.preflight import PreflightReport, check_layout, check_sources
+from storybook.preflight import PreflightReport, check_rendered, check_sources
 from storybook.render_html import HTML_NAME, write_html
 from storybook.render_pdf import PDF_NAME, layout_pdf, write_pdf
 
@@ -118,7 +118,7 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
         document = layout_pdf(tmp)
         bar.set_postfix_str("layout")
         bar.update()
-        report = check_layout(document, story, options.sheets(len(story.pages)), pixels)
+        report = check_rendered(document, story, options.sheets(len(story.pages)), pixels)
         if report.errors:
             raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in report.errors))
         write_pdf(document, tmp / PDF_NAME)

@@ -1,7 +1,6 @@
 """Page sizes, bleed and the safe zone, parsed from the short strings users type (`a5`, `6x9in`, `3mm`).
 
-Everything is kept in millimetres because CSS (and so both renderers) takes millimetres directly;
-tests and printers think in points, hence `points()`.
+Everything is kept in millimetres because CSS (and so both renderers) takes millimetres directly.
 """
 
 from __future__ import annotations
@@ -19,11 +18,6 @@ _UNIT = r"(mm|cm|in|pt|px)"
 _SIZE = re.compile(rf"^{_NUMBER}{_UNIT}?x{_NUMBER}{_UNIT}$")
 _LENGTH = re.compile(rf"^{_NUMBER}{_UNIT}?$")
 MIN_SIDE_MM, MAX_SIDE_MM, MAX_BLEED_MM = 25.0, 1200.0, 25.0
-
-
-def points(mm: float) -> float:
-    """Millimetres to PDF points (1/72 in)."""
-    return mm * 72 / 25.4
 
 
 def parse_size(text: str) -> tuple[float, float]:
@@ -82,8 +76,3 @@ class PageGeometry:
     def font_pt(self) -> float:
         """Story text size: 13 pt on an A5-wide page, scaled with the page, kept readable."""
         return min(20.0, max(8.0, 13.0 * min(self.width_mm, self.height_mm) / 148.0))
-
-    @property
-    def media_points(self) -> tuple[float, float]:
-        """The PDF page size (trim plus bleed on every side) in points."""
-        return (points(self.width_mm + 2 * self.bleed_mm), points(self.height_mm + 2 * self.bleed_mm))

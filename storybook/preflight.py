@@ -1,7 +1,7 @@
 """Preflight: what a print shop would check before printing the book.
 
 Two passes. Before rendering, `check_sources` finds pictures that are missing or unreadable (errors:
-the book cannot be made). After weasyprint has laid the book out, `check_layout` reads the layout boxes,
+the book cannot be made). After weasyprint has laid the book out, `check_rendered` reads the layout boxes,
 so the numbers are the ones that will print, not an estimate: each picture's effective resolution at its
 printed size, text that overflows its frame, pictures that could not be drawn, and the page count parity.
 """
@@ -127,7 +127,7 @@ def _where(sheet: Sheet, data_page: str) -> str:
     return "cover" if sheet.kind == "cover" else f"page {data_page}"
 
 
-def check_layout(document: weasyprint.Document, story: Story, sheets: list[Sheet],
+def check_rendered(document: weasyprint.Document, story: Story, sheets: list[Sheet],
                  pixels: Mapping[str, tuple[int, int]]) -> PreflightReport:
     """Measure the laid-out book: resolution of each picture, text overflow, undrawn pictures, parity."""
     from weasyprint.formatting_structure.boxes import BlockBox, ReplacedBox

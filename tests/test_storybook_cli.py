@@ -131,6 +131,15 @@ def test_successful_run_replaces_a_previous_book(tmp_path, capsys):
     assert leftovers(tmp_path) == []
 
 
+def test_a_book_can_be_rendered_again_in_place(tmp_path, capsys):
+    folder = story_folder(tmp_path / "book")
+    code, _, err = run(capsys, "--manifest", folder, "--out", folder, "--size", "8x8in")
+    assert code == 0, err
+    media = pypdf.PdfReader(folder / "storybook.pdf").pages[0].mediabox
+    assert (float(media.width), float(media.height)) == pytest.approx((576, 576), abs=0.01)
+    assert (folder / "p1.png").is_file() and leftovers(tmp_path) == []
+
+
 def test_folder_of_other_files_is_never_replaced(tmp_path, capsys):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "holiday.jpg").write_bytes(b"precious")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from storybook import ModelInfo, Page, Story, StorybookError, load_story, save_story
+from storybook import ModelInfo, Page, Story, StorybookError, from_manifest, load_story, save_story
 from storybook.manifest import story_to_dict
 
 
@@ -124,3 +124,12 @@ def test_interrupted_save_keeps_the_old_manifest_and_leaves_no_temp_file(tmp_pat
         save_story(a_story(title="A new title"), tmp_path)
     assert (tmp_path / "story.json").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["story.json"]
+
+
+def test_picture_linked_from_outside_the_folder_is_rejected(tmp_path):
+    (tmp_path / "secret.png").write_bytes(b"not yours")
+    folder = tmp_path / "story"
+    save_story(a_story(pages=[Page(text="x", image="page.png")]), folder)
+    (folder / "page.png").symlink_to(tmp_path / "secret.png")
+    with pytest.raises(StorybookError, match=r"'page.png' leads outside the story folder"):
+        from_manifest(folder)

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from storybook import BookOptions, story_from_pages, write_book
-from storybook.pagesize import points
 
 TEXTS = [
     'The red fox said <script>alert("boo")</script> & <b>hello</b>.',
@@ -18,7 +17,10 @@ TEXTS = [
 ]
 PICTURES = [("p1.png", (640, 480), (200, 30, 40)), ("p2.jpg", (300, 500), (30, 90, 220)),
             ("p3.png", (512, 512), (40, 170, 60))]
-A5_MM = (148, 210)
+
+
+def points(mm):
+    return mm * 72 / 25.4
 
 
 @pytest.fixture(scope="module")
