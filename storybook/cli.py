@@ -33,6 +33,7 @@ examples:
 
 OUT receives story.json, the pictures, index.html (preview) and storybook.pdf (print). An existing OUT is
 replaced only once the new book is complete, and only if it is empty or a storybook folder.
+The last line printed names the PDF. Exit codes: 0 book written; 2 bad input (one line on stderr).
 """
 
 
@@ -44,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; the help texts are the CLI's reference documentation."""
     parser = _Parser(prog="python -m storybook", description="Printable illustrated storybooks (HTML + PDF).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     make = commands.add_parser(

@@ -128,18 +128,21 @@ def _where(sheet: Sheet, data_page: str) -> str:
 
 
 def check_rendered(document: weasyprint.Document, story: Story, sheets: list[Sheet],
-                 pixels: Mapping[str, tuple[int, int]]) -> PreflightReport:
+                   pixels: Mapping[str, tuple[int, int]]) -> PreflightReport:
     """Measure the laid-out book: resolution of each picture, text overflow, undrawn pictures, parity."""
     from weasyprint.formatting_structure.boxes import BlockBox, ReplacedBox
 
     report = PreflightReport(page_count=len(document.pages))
+    seen: set[int] = set()
     for pdf_page, (page, sheet) in enumerate(zip(document.pages, sheets), start=1):
         # `_page_box` is the laid-out page; weasyprint has no public API for box geometry.
         for box in page._page_box.descendants(placeholders=True):
             element = getattr(box, "element", None)
             data_page = element.get("data-page") if element is not None else None
-            if data_page is None:
+            # An element's first box is its principal box; anonymous boxes inside it share the element.
+            if data_page is None or id(element) in seen:
                 continue
+            seen.add(id(element))
             where = _where(sheet, data_page)
             if box.element_tag == "img":
                 image = story.pages[int(data_page) - 1].image

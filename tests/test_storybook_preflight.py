@@ -9,7 +9,10 @@ import pypdf
 import pytest
 from PIL import Image
 
-from storybook import BookOptions, StorybookError, story_from_pages, write_book
+from storybook import BookOptions, StorybookError, save_story, story_from_pages, write_book
+from storybook.preflight import check_rendered
+from storybook.render_html import write_html
+from storybook.render_pdf import layout_pdf
 
 LONG_TEXT = " ".join(["The little boat sailed on and on across the wide grey sea."] * 40)
 
@@ -95,3 +98,16 @@ def test_printed_report_says_where_each_problem_is(a5_book):
     text = a5_book.report.format()
     assert text.splitlines()[0].startswith("preflight: 4 pages, 4 pictures (lowest ")
     assert "warning: page 2 (PDF page 3): text does not fit" in text
+
+
+def test_picture_the_renderer_cannot_draw_is_an_error_reported_once(tmp_path):
+    source = story_from_pages(["One.", "Two."], [Image.new("RGB", (50, 50))] * 2, title="Undrawable")
+    options = BookOptions(layout="full-bleed")
+    Image.new("RGB", (50, 50)).save(tmp_path / "page-001.png")
+    (tmp_path / "page-002.png").write_bytes(b"\x89PNG\r\n\x1a\n but no picture")
+    save_story(source.story, tmp_path)
+    write_html(source.story, tmp_path, options)
+    report = check_rendered(layout_pdf(tmp_path), source.story, options.sheets(2),
+                            {"page-001.png": (50, 50), "page-002.png": (50, 50)})
+    assert [(f.level, f.where, f.pdf_page) for f in report.findings if f.check == "image-not-drawn"] == [
+        ("error", "page 2", 3)]
