@@ -19,17 +19,18 @@ PDF_NAME = "storybook.pdf"
 
 
 def layout_pdf(folder: Path) -> weasyprint.Document:
-    """Lay out `folder/index.html` for print; image paths resolve inside `folder`."""
+    """Lay out `folder/index.html` for print; image paths resolve inside `folder`.
+
+    No `dpi`, `optimize_images` or `jpeg_quality` options: pictures are embedded at full resolution, and
+    JPEG files byte for byte.
+    """
     from weasyprint import HTML
 
     return HTML(filename=Path(folder) / HTML_NAME, media_type="print").render()
 
 
 def write_pdf(document: weasyprint.Document, path: Path) -> Path:
-    """Write the PDF. Pictures are embedded as they are (no `dpi` or `optimize_images`): full resolution.
-
-    Title, author, generator and creation date come from the HTML `<title>` and `<meta>` tags; weasyprint
-    embeds (subsets of) the fonts it used.
-    """
+    """Write the PDF. Title, author, generator and creation date come from the HTML `<title>` and `<meta>`
+    tags; weasyprint embeds (subsets of) the fonts it used."""
     document.write_pdf(path)
     return Path(path)
