@@ -100,7 +100,7 @@ class RunResult:
     prompt_id: str
     success: bool
     outputs: dict  # node id -> "ui" dict, as in /history/<id>["outputs"]
-    messages: list = field(default_factory=list)  # (event, data) from the executor
+    messages: list = field(default_factory=list)  # (event, data) as in /history status.messages
     progress: list = field(default_factory=list)  # (node_id, value, total) from ProgressBar updates
 
     def message(self, event: str):
@@ -134,6 +134,9 @@ class ComfyHarness:
         self.server = ServerStub()
         self.progress: list[tuple] = []
         self.on_progress = None  # optional callback(node_id, value, total), e.g. to interrupt from a test
+        # main.py's hook makes every ProgressBar update an interruption point; a test switches this off to
+        # show that a node checks for interrupts by itself.
+        self.hook_checks_interrupt = True
 
     @classmethod
     def start(cls, base_dir: Path) -> "ComfyHarness":
@@ -192,7 +195,8 @@ class ComfyHarness:
         self.progress.append((node_id, value, total))
         if self.on_progress is not None:
             self.on_progress(node_id, value, total)
-        self.mm.throw_exception_if_processing_interrupted()
+        if self.hook_checks_interrupt:
+            self.mm.throw_exception_if_processing_interrupted()
 
     @property
     def node_classes(self) -> dict:
@@ -213,7 +217,7 @@ class ComfyHarness:
         self.executor.execute(prompt, prompt_id, {}, outputs)
         result = RunResult(prompt_id, self.executor.success and self.executor.history_result is not None,
                            dict(self.executor.history_result.get("outputs", {})),
-                           list(self.server.messages), list(self.progress))
+                           list(self.executor.status_messages), list(self.progress))
         if result.error is not None or result.interrupted is not None:
             result.success = False
         if expect_success and not result.success:
@@ -300,6 +304,7 @@ class ComfyServer:
     def start(self, timeout: float = 120.0) -> "ComfyServer":
         import requests
 
+        (self.base_dir / "custom_nodes").mkdir(parents=True, exist_ok=True)  # every install has one
         launcher = self.base_dir / "launch_comfyui.py"
         launcher.write_text(SERVER_LAUNCHER.format(tests_dir=str(Path(__file__).parent),
                                                    comfy_dir=str(self.comfy_dir)))
