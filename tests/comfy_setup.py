@@ -11,6 +11,7 @@ Run it by hand with ``python tests/comfy_setup.py`` (prints the ComfyUI folder) 
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import re
@@ -120,6 +121,8 @@ def ensure_requirements(comfy: Path) -> None:
         _run(pip + wanted + [torch_pin])
     if no_deps:
         _run(pip + ["--no-deps"] + no_deps)
+    if wanted or no_deps:
+        importlib.invalidate_caches()  # let this (running) interpreter find what was just installed
 
 
 def ensure_comfyui() -> Path:
