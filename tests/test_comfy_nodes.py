@@ -190,6 +190,21 @@ def test_an_incomplete_model_folder_names_the_missing_file(comfy, comfy_models):
     assert str(broken) in message and "model.safetensors missing" in message
 
 
+def test_a_damaged_model_file_is_reported_with_its_folder(comfy, comfy_models):
+    import shutil
+
+    damaged = comfy_models.base / "models" / "minigpt5" / "damaged"
+    shutil.copytree(comfy_models.minigpt5, damaged)
+    (damaged / "model.safetensors").write_bytes(b"not a safetensors file")
+    try:
+        run = comfy.run(_generate_graph(model="damaged"), expect_success=False)
+    finally:
+        shutil.rmtree(damaged)
+    assert run.error is not None and run.error["node_id"] == "1"
+    assert run.error["exception_type"].endswith("MiniGPT5Error")
+    assert f"could not load MiniGPT-5 model 'damaged' from {damaged}" in run.error["exception_message"]
+
+
 def test_extra_model_paths_yaml_entry_is_kept(comfy, comfy_models, tmp_path):
     import utils.extra_config
 
@@ -242,6 +257,15 @@ def test_conditioning_has_comfyui_format_and_the_model_is_memory_managed(comfy, 
     again, _ = generate.generate(handle, "A fox.", seed=0, max_new_tokens=24, temperature=1.0, top_p=0.9,
                                  force_image=True)
     assert again.token_ids == result.token_ids  # seeded, and the model survived offloading
+
+
+def test_dtype_and_device_options(comfy, comfy_models):
+    handle = comfy.node_classes["LoadMiniGPT5"]().load(MINIGPT5_MODEL, "bfloat16", "cpu")[0]
+    assert handle.model.dtype == torch.bfloat16 and handle.patcher.load_device == torch.device("cpu")
+    result, _ = comfy.node_classes["InterleavedGenerate"]().generate(
+        handle, "A fox.", seed=0, max_new_tokens=12, temperature=1.0, top_p=0.9, force_image=True)
+    positive, _ = comfy.node_classes["VokenToConditioning"]().convert(handle, result, 0)
+    assert positive[0][0].dtype == torch.float32  # CONDITIONING is float32 whatever the model runs in
 
 
 def test_story_node_returns_page_texts_and_one_batched_conditioning(comfy, handle):
