@@ -44,6 +44,8 @@ def interleaved_generate(handle, prompt: str, seed: int, max_new_tokens: int, te
 def story_pages(handle, opening: str, pages: int, seed: int, max_new_tokens: int, temperature: float,
                 top_p: float, images=None):
     """Continue a story: returns (page texts, positive, negative, the whole story as one INTERLEAVED)."""
+    import torch
+
     mg = core()
     model = handle.ready()
     progress = TokenProgress(int(pages) * int(max_new_tokens))
@@ -51,8 +53,6 @@ def story_pages(handle, opening: str, pages: int, seed: int, max_new_tokens: int
                           max_new_tokens_per_page=int(max_new_tokens), temperature=float(temperature),
                           top_p=float(top_p), on_token=progress)
     progress.done()
-    import torch
-
     vokens = []
     for i, page in enumerate(results, 1):
         if page.num_images < 1:

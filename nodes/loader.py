@@ -20,14 +20,13 @@ DEVICES = ("auto", "cpu")
 def register_model_folder() -> None:
     """Add ``<models_dir>/minigpt5`` under the key ``minigpt5``.
 
-    ``add_model_folder_path`` appends: paths a user set in extra_model_paths.yaml for the same key stay
-    (and stay first), whether the yaml was read before or after this pack was loaded.
+    ``add_model_folder_path`` appends (and ignores a path it already has): paths a user set in
+    extra_model_paths.yaml for the same key stay, first when the yaml was read before the pack loaded (as
+    main.py does).
     """
     import folder_paths
 
-    default = os.path.join(folder_paths.models_dir, FOLDER_KEY)
-    if default not in folder_paths.folder_names_and_paths.get(FOLDER_KEY, ([], set()))[0]:
-        folder_paths.add_model_folder_path(FOLDER_KEY, default)
+    folder_paths.add_model_folder_path(FOLDER_KEY, os.path.join(folder_paths.models_dir, FOLDER_KEY))
 
 
 def search_folders() -> list[str]:
