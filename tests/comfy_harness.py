@@ -310,7 +310,8 @@ class ComfyServer:
         launcher.write_text(SERVER_LAUNCHER.format(tests_dir=str(Path(__file__).parent),
                                                    comfy_dir=str(self.comfy_dir)))
         cmd = [self.python, str(launcher), "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--base-directory", str(self.base_dir), "--database-url", "sqlite:///:memory:",
+               # a file database: with sqlite:///:memory: ComfyUI logs cross-thread sqlite errors
+               "--base-directory", str(self.base_dir), "--database-url", f"sqlite:///{self.base_dir / 'comfyui.db'}",
                "--disable-api-nodes", "--disable-auto-launch"]
         if self.extra_model_paths is not None:
             cmd += ["--extra-model-paths-config", str(self.extra_model_paths)]
