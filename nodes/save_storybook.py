@@ -92,9 +92,8 @@ def save_storybook(images, pages: str, title: str, filename_prefix: str = "story
     result = book.write_book(source, folder, options_mod.BookOptions(size=size, layout=layout))
     previews = [{"filename": page.image, "subfolder": subfolder, "type": "output"}
                 for page in source.story.pages[:PREVIEW_PAGES]]
-    report = getattr(result, "report", None)
-    warnings = [f"{w.where}: {w.message}" for w in getattr(report, "warnings", [])] if report else []
-    text = [f"{result.pdf}"] + warnings
+    # The PDF's path, then preflight warnings (e.g. pictures too small for sharp print at this page size).
+    text = [str(result.pdf)] + [f"{w.where}: {w.message}" for w in result.report.warnings]
     return {"ui": {"images": previews, "text": text}, "result": (str(result.folder),)}
 
 

@@ -98,6 +98,8 @@ def test_api_twin_executes_and_writes_its_outputs(comfy, comfy_models, name):
         elif kind == "SaveStorybook":
             ui = run.outputs[node_id]
             assert ui["images"], "no page previews"
+            assert ui["text"][0].endswith("storybook.pdf")
+            assert any("dpi" in line.lower() for line in ui["text"][1:])  # 64 px pages: preflight warns
             folder = output_dir / ui["images"][0]["subfolder"]
             for file in ("story.json", "index.html", "storybook.pdf"):
                 assert (folder / file).is_file(), file
