@@ -10,7 +10,7 @@ from ._pack import core
 FOLDER_KEY = "minigpt5"
 REQUIRED_FILES = ("config.json", "model.safetensors")
 WHERE_TO_GET = ("a model folder is what MiniGPT5.save_pretrained writes (config.json, model.safetensors, "
-                "tokenizer/); see docs/comfyui.md of the MiniGPT-5 pack for how to get or convert one")
+                "tokenizer/); see the README of the MiniGPT-5 pack, section 'Models', for how to get or convert one")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu")
 
