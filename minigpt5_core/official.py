@@ -99,6 +99,9 @@ class LazyTensors(Mapping):
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
 
+    def __contains__(self, key) -> bool:  # Mapping's default would read the tensor
+        return key in self._where
+
     def __len__(self) -> int:
         return len(self._where)
 
