@@ -124,6 +124,15 @@ class MiniGPT5(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.mapper.t2i_decoder_prompt.dtype
 
+    @property
+    def llm_device(self) -> torch.device:
+        """Where the LLM lives; the encoder, LLM and mapper may sit on different devices."""
+        return next(self.llm.parameters()).device
+
+    @property
+    def llm_dtype(self) -> torch.dtype:
+        return next(self.llm.parameters()).dtype
+
     # ---- inputs ---------------------------------------------------------------------------------
 
     def _require_tokenizer(self) -> SpecialIds:
@@ -132,12 +141,12 @@ class MiniGPT5(nn.Module):
         return self.special_ids
 
     def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
-        return self.llm.get_input_embeddings()(token_ids.to(self.device))
+        return self.llm.get_input_embeddings()(token_ids.to(self.llm_device))
 
     def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """PIL images (any mode/size) -> (N, num_query_tokens, H) LLM input embeddings."""
-        pixels = preprocess_images(images, self.config.vision.image_size).to(self.device)
-        return self.encoder(pixels).to(self.dtype)
+        pixels = preprocess_images(images, self.config.vision.image_size).to(self.encoder.proj.weight.device)
+        return self.encoder(pixels).to(self.llm_device, self.llm_dtype)
 
     def _text_ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids if text else []
@@ -371,9 +380,10 @@ class MiniGPT5(nn.Module):
 
         length = max(e.shape[0] for e, _, _ in encoded)
         hidden = self.config.llm.hidden_size
-        embeds = torch.zeros(len(batch), length, hidden, dtype=self.dtype, device=self.device)
-        labels = torch.full((len(batch), length), IGNORE_INDEX, dtype=torch.long, device=self.device)
-        mask = torch.zeros(len(batch), length, dtype=torch.long, device=self.device)
+        device = self.llm_device
+        embeds = torch.zeros(len(batch), length, hidden, dtype=self.llm_dtype, device=device)
+        labels = torch.full((len(batch), length), IGNORE_INDEX, dtype=torch.long, device=device)
+        mask = torch.zeros(len(batch), length, dtype=torch.long, device=device)
         for b, (e, lab, _) in enumerate(encoded):
             embeds[b, : e.shape[0]] = e
             labels[b, : lab.shape[0]] = lab
@@ -388,7 +398,7 @@ class MiniGPT5(nn.Module):
         groups = [states[b, p - 1 : p - 1 + n] for b, (_, _, starts) in enumerate(encoded) for p in starts]
         if not groups:
             raise MiniGPT5Error("the batch has no voken group; every training batch needs at least one output image")
-        features = torch.stack(groups)
+        features = torch.stack(groups).to(self.device)
         keep = cfg_keep_mask(len(groups), train_cfg.cfg_dropout, generator).to(self.device)
         features = features * keep[:, None, None].to(features.dtype)
         conditioning = self.mapper(features)
