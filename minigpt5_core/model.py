@@ -155,23 +155,31 @@ class MiniGPT5(nn.Module):
         ids = self._require_tokenizer()
         return ids.eos if self.config.llm.first_token == "eos" else ids.bos
 
+    @staticmethod
+    def _check_placeholders(text: str, num_images: int, what: str) -> None:
+        found = text.count(IMAGE_PLACEHOLDER)
+        if found != num_images:
+            raise MiniGPT5Error(
+                f"{what} has {found} {IMAGE_PLACEHOLDER} placeholders but {num_images} images were given; "
+                "give one image per placeholder"
+            )
+
+    def _embed_source(self, text: str, image_embeds: Sequence[torch.Tensor]) -> torch.Tensor:
+        """First-token embedding + text, the i-th `<ImageHere>` replaced by `image_embeds[i]`: (L, H)."""
+        chunks = [self.embed_tokens(torch.tensor([self._first_token_id()]))]
+        for i, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
+            if piece:
+                chunks.append(self.embed_tokens(torch.tensor(self._text_ids(piece))))
+            if i < len(image_embeds):
+                chunks.append(image_embeds[i])
+        return torch.cat(chunks)
+
     def embed_prompt(self, text: str, images: Sequence[Image.Image] = ()) -> torch.Tensor:
         """First-token embedding + text, each `<ImageHere>` replaced by one image's embeddings: (1, L, H)."""
         self._require_tokenizer()
-        pieces = text.split(IMAGE_PLACEHOLDER)
-        if len(pieces) - 1 != len(images):
-            raise MiniGPT5Error(
-                f"the prompt has {len(pieces) - 1} {IMAGE_PLACEHOLDER} placeholders but {len(images)} images "
-                "were given; give one image per placeholder"
-            )
-        image_embeds = self.encode_images(images) if images else None
-        chunks = [self.embed_tokens(torch.tensor([[self._first_token_id()]]))[0]]
-        for i, piece in enumerate(pieces):
-            if piece:
-                chunks.append(self.embed_tokens(torch.tensor([self._text_ids(piece)]))[0])
-            if i < len(images):
-                chunks.append(image_embeds[i])
-        return torch.cat(chunks).unsqueeze(0)
+        self._check_placeholders(text, len(images), "the prompt")
+        image_embeds = list(self.encode_images(images)) if images else []
+        return self._embed_source(text, image_embeds).unsqueeze(0)
 
     def chat_text(self, prompt: str, num_images: int) -> str:
         """The user's message as one chat turn; images without placeholders go first, as `<Img>` tags."""
@@ -332,19 +340,10 @@ class MiniGPT5(nn.Module):
     def _encode_sample(self, sample: TrainingSample, image_embeds: list[torch.Tensor]):
         """-> (embeds (L, H), labels (L,), IMG0 positions) for one sample; `image_embeds` are consumed."""
         ids = self.special_ids
-        pieces = sample.source.split(IMAGE_PLACEHOLDER)
-        if len(pieces) - 1 != len(sample.input_images):
-            raise MiniGPT5Error(
-                f"a training sample has {len(pieces) - 1} {IMAGE_PLACEHOLDER} placeholders but "
-                f"{len(sample.input_images)} input images"
-            )
-        chunks = [self.embed_tokens(torch.tensor([self._first_token_id()]))]
-        for i, piece in enumerate(pieces):
-            if piece:
-                chunks.append(self.embed_tokens(torch.tensor(self._text_ids(piece))))
-            if i < len(sample.input_images):
-                chunks.append(image_embeds.pop(0))
-        source_len = sum(c.shape[0] for c in chunks)
+        self._check_placeholders(sample.source, len(sample.input_images), "a training sample")
+        own_images = [image_embeds.pop(0) for _ in sample.input_images]
+        chunks = [self._embed_source(sample.source, own_images)]
+        source_len = chunks[0].shape[0]
         target_ids = self._text_ids(" " + sample.target if sample.source else sample.target)
         chunks.append(self.embed_tokens(torch.tensor(target_ids)))
         labels = torch.full((source_len + len(target_ids),), IGNORE_INDEX, dtype=torch.long)
