@@ -280,14 +280,28 @@ def _restore_unsaved_buffers(model: "MiniGPT5") -> None:
         raise MiniGPT5Error(f"internal error: {len(left)} tensors were not loaded ({', '.join(left[:5])}); please report this")
 
 
+def check_generator(generator: ImageGenerator, config: MiniGPT5Config, source: str) -> None:
+    """The mapper writes (77, d_model) conditioning: the UNet's cross-attention must be that wide."""
+    width = generator.unet.config.cross_attention_dim
+    if width != config.mapper.d_model:
+        raise MiniGPT5Error(
+            f"{source} has a UNet with cross-attention width {width}, but this model's mapper writes "
+            f"{config.mapper.d_model}-wide conditioning; use the Stable Diffusion the model was trained with "
+            "(SD 2.1-base for the official weights)"
+        )
+
+
 def load_pretrained(
     cls: type["MiniGPT5"], folder: str | Path, *, device: DeviceSpec = None,
     dtype: torch.dtype | None = None, with_image_generator: bool = True,
+    image_generator: ImageGenerator | str | Path | None = None,
 ) -> "MiniGPT5":
     """Load a model folder. `with_image_generator=False` skips sd/ (ComfyUI brings its own SD).
 
     `device` is one device, or a mapping such as {"encoder": "cuda:1", "llm": "cuda:0", "mapper": "cuda:0"}
     (parts not named stay on the CPU). Each tensor goes straight to its device in `dtype`.
+    `image_generator` replaces the folder's sd/: an `ImageGenerator`, or the path of a local Stable Diffusion
+    2.1-base diffusers folder or single checkpoint file (e.g. v2-1_512-ema-pruned.safetensors).
     """
     folder = Path(folder)
     config, adapter_stage = _read_config(folder)
@@ -296,7 +310,12 @@ def load_pretrained(
         raise MiniGPT5Error(f"{folder} has no {TOKENIZER_DIR}/ folder; MiniGPT-5 needs the tokenizer saved with its weights")
     tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR, local_files_only=True)
     generator = None
-    if with_image_generator and (folder / GENERATOR_DIR).is_dir():
+    if image_generator is not None:
+        generator = image_generator
+        if not isinstance(generator, ImageGenerator):
+            generator = ImageGenerator.from_local(image_generator, with_text_encoder=False)
+        check_generator(generator, config, str(image_generator) if not isinstance(image_generator, ImageGenerator) else "the image generator")
+    elif with_image_generator and (folder / GENERATOR_DIR).is_dir():
         generator = ImageGenerator.from_folder(folder / GENERATOR_DIR)
     readers = [SafetensorsReader(file) for file in files]
     found = {key: SimpleNamespace(shape=r.shape(key)) for r in readers for key in r.keys()}

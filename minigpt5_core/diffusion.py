@@ -22,6 +22,11 @@ from .config import DiffusionConfig
 from .errors import MiniGPT5Error
 from .vision import to_rgb
 
+SD21_BASE_CONFIG = Path(__file__).resolve().parent / "assets" / "sd21-base"
+UNET_PREFIX = "model.diffusion_model."
+VAE_PREFIX = "first_stage_model."
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
 
 class ImageGenerator(nn.Module):
     """Frozen SD-style generator: UNet + VAE + scheduler, and optionally its text encoder."""
@@ -93,6 +98,65 @@ class ImageGenerator(nn.Module):
             text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True)
             tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
         return cls(unet, vae, scheduler, text_encoder, tokenizer)
+
+    @classmethod
+    def from_local(
+        cls, path: str | Path, *, dtype: torch.dtype | None = None, with_text_encoder: bool = False,
+    ) -> "ImageGenerator":
+        """A local diffusers folder (`from_folder`) or one original-layout checkpoint file (`from_single_file`)."""
+        path = Path(path)
+        if path.is_dir():
+            generator = cls.from_folder(path, with_text_encoder=with_text_encoder)
+            return generator.to(dtype) if dtype is not None else generator
+        return cls.from_single_file(path, dtype=dtype)
+
+    @classmethod
+    def from_single_file(
+        cls, path: str | Path, *, config: str | Path | None = None, dtype: torch.dtype | None = None,
+    ) -> "ImageGenerator":
+        """Load SD 2.1-base from ONE local checkpoint file in the original layout, offline.
+
+        The file is the one ComfyUI's CheckpointLoaderSimple loads (`v2-1_512-ema-pruned.safetensors` or
+        `.ckpt`). Only its UNet (`model.diffusion_model.*`) and VAE (`first_stage_model.*`) are read: MiniGPT-5
+        conditions SD itself, so the text encoder in the file is skipped. The diffusers configs come from
+        `config`, a folder with unet/config.json, vae/config.json and scheduler/scheduler_config.json; by
+        default the SD 2.1-base configs shipped in this package. Nothing is fetched from a hub.
+        """
+        path = Path(path)
+        config = Path(config) if config is not None else SD21_BASE_CONFIG
+        if path.is_dir():
+            raise MiniGPT5Error(f"{path} is a folder; use ImageGenerator.from_folder for a diffusers folder")
+        if not path.is_file():
+            raise MiniGPT5Error(
+                f"Stable Diffusion checkpoint {path} does not exist; expected SD 2.1-base as one file "
+                "(v2-1_512-ema-pruned.safetensors or .ckpt, the file ComfyUI keeps in models/checkpoints/)"
+            )
+        for part, name in (("unet", "config.json"), ("vae", "config.json"), ("scheduler", "scheduler_config.json")):
+            if not (config / part / name).is_file():
+                raise MiniGPT5Error(f"config folder {config} has no {part}/{name}; expected diffusers-layout configs")
+        checkpoint = _read_single_file(path)
+        _check_single_file(checkpoint, path, UNet2DConditionModel.load_config(config / "unet"))
+        parts = {}
+        for name, model_cls in (("unet", UNet2DConditionModel), ("vae", AutoencoderKL)):
+            try:
+                model = model_cls.from_single_file(
+                    checkpoint, config=str(config), subfolder=name, local_files_only=True, torch_dtype=dtype,
+                )
+            except (ValueError, KeyError, RuntimeError, OSError) as exc:
+                raise MiniGPT5Error(
+                    f"the {name.upper()} in {path} does not fit the configuration in {config / name} ({exc}). "
+                    "MiniGPT-5 needs Stable Diffusion 2.1-base (v2-1_512-ema-pruned)."
+                ) from None
+            missing = sorted(n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta)
+            if missing:
+                raise MiniGPT5Error(
+                    f"{path} lacks {len(missing)} {name.upper()} tensors for the configuration in {config / name} "
+                    f"(e.g. {', '.join(missing[:5])}); MiniGPT-5 needs Stable Diffusion 2.1-base (v2-1_512-ema-pruned)"
+                )
+            parts[name] = model
+        del checkpoint
+        scheduler = DDIMScheduler.from_pretrained(config / "scheduler", local_files_only=True)
+        return cls(parts["unet"], parts["vae"], scheduler)
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
@@ -186,6 +250,44 @@ class ImageGenerator(nn.Module):
     @property
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+
+def _read_single_file(path: Path) -> dict[str, torch.Tensor]:
+    """The UNet and VAE tensors of an original-layout checkpoint; the text encoder is never read."""
+    wanted = (UNET_PREFIX, VAE_PREFIX)
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                return {k: f.get_tensor(k) for k in f.keys() if k.startswith(wanted)}
+        except (SafetensorError, OSError) as exc:
+            raise MiniGPT5Error(f"{path} cannot be read as safetensors ({exc}); the file may be truncated — re-download it") from None
+    if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+        raise MiniGPT5Error(f"{path} is not a checkpoint file (expected {', '.join(SINGLE_FILE_SUFFIXES)})")
+    from .official import read_pickle
+
+    state = read_pickle(path, "Stable Diffusion checkpoint")  # weights_only=True
+    return {k: v for k, v in state.items() if k.startswith(wanted)}
+
+
+def _check_single_file(checkpoint: dict[str, torch.Tensor], path: Path, unet_config: dict) -> None:
+    """Name the usual mistakes (a diffusers file, a UNet-only file, SD 1.x / SDXL) before diffusers does."""
+    if not any(k.startswith(UNET_PREFIX) for k in checkpoint):
+        raise MiniGPT5Error(
+            f"{path} has no {UNET_PREFIX}* tensors: it is not a full Stable Diffusion checkpoint in the original "
+            "layout (v2-1_512-ema-pruned.safetensors). For a diffusers folder use ImageGenerator.from_folder."
+        )
+    if not any(k.startswith(VAE_PREFIX) for k in checkpoint):
+        raise MiniGPT5Error(f"{path} has no VAE ({VAE_PREFIX}* tensors); use a full SD 2.1-base checkpoint")
+    context = checkpoint.get(UNET_PREFIX + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight")
+    expected = unet_config["cross_attention_dim"]
+    if context is not None and context.shape[-1] != expected:
+        family = {768: "Stable Diffusion 1.x", 2048: "SDXL"}.get(context.shape[-1], "another model")
+        raise MiniGPT5Error(
+            f"{path} looks like {family} (cross-attention width {context.shape[-1]}); MiniGPT-5's conditioning is "
+            f"{expected} wide: use Stable Diffusion 2.1-base (v2-1_512-ema-pruned)"
+        )
 
 
 def images_to_tensor(images: list[Image.Image], size: int) -> torch.Tensor:

@@ -320,7 +320,8 @@ class MiniGPT5(nn.Module):
         if self.image_generator is None:
             raise MiniGPT5Error(
                 "this model was loaded without an image generator; load a folder with an sd/ subfolder, or pass "
-                "image_generator=ImageGenerator.from_folder(<local Stable Diffusion 2.1 folder>)"
+                "MiniGPT5.from_pretrained(folder, image_generator=<local SD 2.1-base folder or "
+                "v2-1_512-ema-pruned.safetensors>)"
             )
         diffusion = self.config.diffusion
         positive, negative = self.conditioning(result)

@@ -30,6 +30,7 @@ examples:
       --layout photo-story
   python -m storybook make --vist val_cleaned.json --image-map val_image_mapping.json --story-id 40470
   python -m storybook make --model models/minigpt5-toy --prompt "A red circle went for a walk." --pages 6 --seed 1
+  python -m storybook make --model models/minigpt5-vist --sd v2-1_512-ema-pruned.safetensors --prompt "A fox."
 
 OUT receives story.json, the pictures, index.html (preview) and storybook.pdf (print). An existing OUT is
 replaced only once the new book is complete, and only if it is empty or a storybook folder.
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     vist.add_argument("--story-id", metavar="ID", help="which story of the file (needed when it holds several)")
 
     gen = make.add_argument_group("generation options (with --model, or with no input)")
+    gen.add_argument("--sd", metavar="PATH",
+                     help="Stable Diffusion 2.1-base to draw with, when the model folder has no sd/ (or to replace "
+                          "it): a local diffusers folder, or one checkpoint file such as "
+                          "v2-1_512-ema-pruned.safetensors (the file ComfyUI uses). Nothing is downloaded.")
     gen.add_argument("--prompt", metavar="TEXT", help=f"opening line of the story (default: {DEFAULT_PROMPT!r})")
     gen.add_argument("--pages", type=int, metavar="N", help=f"number of story pages (default: {DEFAULT_PAGES})")
     gen.add_argument("--seed", type=int, metavar="S",
@@ -106,7 +111,7 @@ def _check_combination(args: argparse.Namespace) -> None:
             if getattr(args, name) is not None:
                 raise StorybookError(f"--{name.replace('_', '-')} goes with --vist")
     if args.manifest is not None or args.vist is not None:
-        for name in ("prompt", "pages", "seed", "steps", "guidance", "image_size"):
+        for name in ("prompt", "pages", "seed", "steps", "guidance", "image_size", "sd"):
             if getattr(args, name) is not None:
                 raise StorybookError(f"--{name.replace('_', '-')} is for generating a story (--model)")
 
@@ -124,7 +129,8 @@ def _source(args: argparse.Namespace) -> StoryInput:
     return generate_story(model, args.prompt if args.prompt is not None else DEFAULT_PROMPT,
                           pages=args.pages if args.pages is not None else DEFAULT_PAGES,
                           seed=args.seed if args.seed is not None else DEFAULT_SEED,
-                          steps=args.steps, guidance=args.guidance, image_size=args.image_size, progress=True)
+                          steps=args.steps, guidance=args.guidance, image_size=args.image_size, progress=True,
+                          sd=args.sd)
 
 
 def _print_result(result: BookResult, as_json: bool) -> None:

@@ -39,13 +39,25 @@ def checkpoint_hash(model_dir: Path) -> str:
 
 def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int, title: str | None = None,
                    author: str = "MiniGPT-5", steps: int | None = None, guidance: float | None = None,
-                   image_size: int | None = None, progress: bool = False) -> StoryInput:
-    """Continue `prompt` for `pages` pages; page i's picture is drawn with seed `seed + i`."""
+                   image_size: int | None = None, progress: bool = False,
+                   sd: str | Path | None = None) -> StoryInput:
+    """Continue `prompt` for `pages` pages; page i's picture is drawn with seed `seed + i`.
+
+    `sd` is the Stable Diffusion to draw with when the model folder has no sd/ (or to replace it): a local
+    diffusers folder or one original-layout checkpoint file such as v2-1_512-ema-pruned.safetensors.
+    """
     model_dir = Path(model_dir)
     if pages < 1:
         raise StorybookError(f"--pages must be at least 1, got {pages}")
     if not model_dir.is_dir():
         raise StorybookError(f"model folder {model_dir} does not exist")
+    if sd is None and not (model_dir / "sd").is_dir() and (model_dir / "config.json").is_file():
+        raise StorybookError(f"model folder {model_dir} has no sd/ (Stable Diffusion) to draw with: pass "
+                             "--sd PATH, a local SD 2.1-base checkpoint file (v2-1_512-ema-pruned.safetensors) "
+                             "or diffusers folder")
+    if sd is not None and not Path(sd).exists():
+        raise StorybookError(f"--sd {sd} does not exist; give a Stable Diffusion 2.1-base folder (diffusers layout) "
+                             "or checkpoint file (v2-1_512-ema-pruned.safetensors)")
     try:
         from minigpt5_core import MiniGPT5, MiniGPT5Error
     except ImportError as e:
@@ -53,7 +65,8 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
     options = {"steps": steps, "guidance": guidance, "height": image_size, "width": image_size}
     options = {key: value for key, value in options.items() if value is not None}
     try:
-        model = MiniGPT5.from_pretrained(model_dir)
+        model = MiniGPT5.from_pretrained(model_dir, image_generator=sd) if sd is not None else \
+            MiniGPT5.from_pretrained(model_dir)
         with tqdm(desc="writing", unit="token", disable=None if progress else True) as bar:
             results = model.story(prompt, pages=pages, seed=seed, on_token=lambda *_: bar.update())
         texts, pictures = [], []
