@@ -64,6 +64,47 @@ class OfficialPaths:
             if value is not None:
                 setattr(self, name, Path(value))
 
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "OfficialPaths":
+        """The official files gathered in one folder (the layout `LoadMiniGPT5` offers directly):
+
+            stage1_cc3m.ckpt                  required
+            stage2_vist.ckpt | stage2_mmdialog.ckpt   optional, at most one stage2_*.ckpt
+            vicuna*/                          Vicuna v0 7B, Hugging Face layout (config.json, weights, tokenizer.model)
+            eva_vit_g.pth, blip2_pretrained_flant5xxl.pth
+            *minigpt4*.pth                    MiniGPT-4 7B aligned checkpoint (e.g. pretrained_minigpt4.pth)
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise MiniGPT5Error(f"{folder} is not a folder")
+
+        def one(pattern: str, what: str, required: bool = True, dirs: bool = False) -> Path | None:
+            found = sorted(p for p in folder.glob(pattern) if (p.is_dir() if dirs else p.is_file()))
+            if len(found) > 1:
+                raise MiniGPT5Error(f"{folder} holds several {what} ({', '.join(p.name for p in found)}); keep one")
+            if not found and required:
+                raise MiniGPT5Error(f"{folder} has no {what} ({pattern}); {OFFICIAL_LAYOUT}")
+            return found[0] if found else None
+
+        return cls(stage1=one(STAGE1_FILE, "stage-1 checkpoint"),
+                   stage2=one("stage2_*.ckpt", "stage-2 checkpoints", required=False),
+                   vicuna=one("vicuna*", "Vicuna folder", dirs=True),
+                   eva_vit=one("eva_vit_g.pth", "EVA ViT-g file"),
+                   blip2=one("blip2_pretrained_flant5xxl.pth", "BLIP-2 file"),
+                   minigpt4=one("*minigpt4*.pth", "MiniGPT-4 checkpoint"))
+
+
+STAGE1_FILE = "stage1_cc3m.ckpt"
+OFFICIAL_LAYOUT = ("an official-files folder holds stage1_cc3m.ckpt, optionally one stage2_*.ckpt, a vicuna*/ folder "
+                   "(Vicuna v0 7B, Hugging Face layout), eva_vit_g.pth, blip2_pretrained_flant5xxl.pth and "
+                   "pretrained_minigpt4.pth")
+
+
+def is_official_folder(folder: str | Path) -> bool:
+    """A folder of official files (not yet a converted model folder): it holds stage1_cc3m.ckpt."""
+    folder = Path(folder)
+    return (folder / STAGE1_FILE).is_file() and not (folder / CONFIG_FILE).is_file()
+
 
 @dataclass
 class ConvertOptions:

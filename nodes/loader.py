@@ -10,7 +10,15 @@ from ._pack import core
 FOLDER_KEY = "minigpt5"
 REQUIRED_FILES = ("config.json", "model.safetensors")
 WHERE_TO_GET = ("a model folder is what MiniGPT5.save_pretrained writes (config.json, model.safetensors, "
-                "tokenizer/); see the README of the MiniGPT-5 pack, section 'Models', for how to get or convert one")
+                "tokenizer/), or a folder of the official files (stage1_cc3m.ckpt, optional stage2_*.ckpt, "
+                "vicuna/, eva_vit_g.pth, blip2_pretrained_flant5xxl.pth, pretrained_minigpt4.pth) that is "
+                "converted on first load; see the README of the MiniGPT-5 pack, section 'Models'")
+# A folder of official files is listed under its name plus this mark: ComfyUI combos show their values, and
+# the mark tells users that the first load converts (minutes, and disk space next to the files).
+OFFICIAL_SUFFIX = " (official, converts on first load)"
+STAGE1_FILE = "stage1_cc3m.ckpt"
+CONVERTED_DIR = "minigpt5-converted"
+CONVERT_DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu")
 
@@ -36,16 +44,29 @@ def search_folders() -> list[str]:
     return folder_paths.get_folder_paths(FOLDER_KEY)
 
 
+def _is_official(folder: Path) -> bool:
+    # Same test as minigpt5_core.convert.is_official_folder, without importing torch to fill a combo box.
+    return (folder / STAGE1_FILE).is_file() and not (folder / "config.json").is_file()
+
+
 def list_models() -> list[str]:
-    """Names of the sub-folders of every registered ``minigpt5`` folder (a model is a folder)."""
+    """Names of the sub-folders of every registered ``minigpt5`` folder (a model is a folder); folders of
+    official files carry ``OFFICIAL_SUFFIX``."""
     names = set()
     for root in search_folders():
         if not os.path.isdir(root):
             continue
         for entry in os.scandir(root):
             if entry.is_dir() and not entry.name.startswith((".", "_")):
-                names.add(entry.name)
+                names.add(entry.name + (OFFICIAL_SUFFIX if _is_official(Path(entry.path)) else ""))
     return sorted(names)
+
+
+def split_name(model_name: str) -> tuple[str, bool]:
+    """A combo value -> (folder name, whether it was offered as official files)."""
+    if isinstance(model_name, str) and model_name.endswith(OFFICIAL_SUFFIX):
+        return model_name[: -len(OFFICIAL_SUFFIX)], True
+    return model_name, False
 
 
 def _bad_name(name) -> str | None:
@@ -64,13 +85,17 @@ def missing_model_message(name: str, searched: list[str]) -> str:
 
 
 def find_model(name: str) -> Path:
-    """The folder of model ``name``; raises MiniGPT5Error naming the folders searched and the files wanted."""
+    """The folder of model ``name`` (a model folder, or a folder of official files: see ``_is_official``);
+    raises MiniGPT5Error naming the folders searched and the files wanted."""
+    name, _offered_as_official = split_name(name)
     error = _bad_name(name)
     searched = search_folders()
     if error:
         raise core().MiniGPT5Error(error)
     for root in searched:
         folder = Path(root) / name
+        if folder.is_dir() and _is_official(folder):
+            return folder
         if folder.is_dir():
             missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
             if missing:
@@ -143,6 +168,42 @@ def pick_dtype(dtype: str, load_device):
     return torch.float32
 
 
+class ConversionProgress:
+    """``progress`` callback of ``minigpt5_core.convert``: a ComfyUI progress bar over the tensors written, and an
+    interrupt check per tensor (an interrupted conversion leaves nothing behind: the folder is written atomically)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        import comfy.model_management
+        import comfy.utils
+
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        if self.bar is None:
+            self.bar = comfy.utils.ProgressBar(total)
+        self.bar.update_absolute(done, total)
+
+
+def convert_official(folder: Path, torch_dtype) -> Path:
+    """The converted model folder for the official files in ``folder`` (converting on first use).
+
+    The result is cached in ``folder/minigpt5-converted/`` and reused while the files and options are unchanged
+    (``minigpt5_core.convert.ensure_converted``); the weights are stored in the dtype the model will run in.
+    """
+    import importlib
+
+    convert = importlib.import_module(core().__name__ + ".convert")
+    options = convert.ConvertOptions(dtype=CONVERT_DTYPES.get(str(torch_dtype).replace("torch.", ""), "bf16"))
+    paths = convert.OfficialPaths.from_folder(folder)
+    try:
+        return convert.ensure_converted(paths, folder / CONVERTED_DIR, progress=ConversionProgress(), options=options)
+    except OSError as e:
+        raise core().MiniGPT5Error(
+            f"could not write the converted model into {folder / CONVERTED_DIR} ({e}); the first load of official "
+            "files needs write access and free disk space (about the size of the weights) next to them") from e
+
+
 def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto") -> MiniGPT5Handle:
     import comfy.model_patcher
 
@@ -155,6 +216,8 @@ def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto") ->
     torch_dtype = pick_dtype(dtype, load_device)
     mg = core()
     try:
+        if _is_official(folder):
+            folder = convert_official(folder, torch_dtype)
         model = mg.MiniGPT5.from_pretrained(folder, device=offload_device, dtype=torch_dtype,
                                             with_image_generator=False)
     except mg.MiniGPT5Error as e:
@@ -167,7 +230,11 @@ def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto") ->
 
 class LoadMiniGPT5:
     DESCRIPTION = ("Loads a MiniGPT-5 model folder from models/minigpt5/ (config.json, model.safetensors, "
-                   "tokenizer/). The LLM and voken mapper are managed by ComfyUI like any model: they are "
+                   "tokenizer/). A folder holding the official files instead (stage1_cc3m.ckpt, optional "
+                   "stage2_*.ckpt, vicuna/, eva_vit_g.pth, blip2_pretrained_flant5xxl.pth, pretrained_minigpt4.pth) "
+                   "is listed as '(official, converts on first load)': the first load converts it into "
+                   "minigpt5-converted/ inside that folder, with progress; later loads reuse it. "
+                   "The LLM and voken mapper are managed by ComfyUI like any model: they are "
                    "moved off the GPU when the Stable Diffusion UNet needs the memory. Stable Diffusion itself "
                    "comes from a stock loader (CheckpointLoaderSimple with SD 2.1-base).")
     CATEGORY = "MiniGPT-5"
@@ -182,7 +249,9 @@ class LoadMiniGPT5:
             "required": {
                 "model_name": (list_models(), {
                     "tooltip": "A model folder inside ComfyUI/models/minigpt5/ (or a 'minigpt5' path from "
-                               "extra_model_paths.yaml) holding config.json, model.safetensors and tokenizer/."}),
+                               "extra_model_paths.yaml) holding config.json, model.safetensors and tokenizer/; "
+                               "or a folder of the official files, marked '(official, converts on first "
+                               "load)'."}),
                 "dtype": (list(DTYPES), {
                     "default": "auto",
                     "tooltip": "Weight precision. auto: float32 on CPU; bfloat16 (or float16) on a GPU."}),
@@ -200,7 +269,10 @@ class LoadMiniGPT5:
         if error:
             return error
         if model_name not in list_models():
-            return missing_model_message(model_name, search_folders())
+            name, _ = split_name(model_name)
+            if name + OFFICIAL_SUFFIX in list_models():
+                return True  # the bare name of an official-files folder (e.g. typed into an API prompt)
+            return missing_model_message(name, search_folders())
         return True
 
     def load(self, model_name, dtype="auto", device="auto"):
