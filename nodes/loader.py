@@ -87,7 +87,7 @@ def missing_model_message(name: str, searched: list[str]) -> str:
 def find_model(name: str) -> Path:
     """The folder of model ``name`` (a model folder, or a folder of official files: see ``_is_official``);
     raises MiniGPT5Error naming the folders searched and the files wanted."""
-    name, _offered_as_official = split_name(name)
+    name = split_name(name)[0]
     error = _bad_name(name)
     searched = search_folders()
     if error:

@@ -15,15 +15,23 @@ from storybook.book import StoryInput, story_from_pages
 from storybook.errors import StorybookError
 from storybook.manifest import ModelInfo
 
-DEFAULT_PROMPT = "Once upon a time"
-DEFAULT_PAGES = 4
+DEFAULT_PROMPT = "A large blue square appears in the middle."  # the bundled model knows only the shapes world
+DEFAULT_PAGES = 5
 DEFAULT_SEED = 0
 
 
 def default_model_dir() -> Path | None:
-    """The model `python -m storybook make` uses when given no input; None while no model is bundled
-    (the toy "shapes world" model ships with its own issue)."""
-    return None
+    """The model `python -m storybook make` uses when given no input: the bundled shapes-world model
+    (trained by `python -m minigpt5_core.shapes train`); None if it is missing from this install.
+
+    Located without importing minigpt5_core, so that rendering and importing stories stay torch-free."""
+    from importlib.util import find_spec
+
+    spec = find_spec("minigpt5_core")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "shapes-default"
+    return folder if (folder / "config.json").is_file() else None
 
 
 def checkpoint_hash(model_dir: Path) -> str:
@@ -81,6 +89,7 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
     info = ModelInfo(name=model_dir.name, checkpoint_hash=checkpoint_hash(model_dir), steps=steps, guidance=guidance)
     return story_from_pages(texts, pictures, title=title or prompt.strip()[:80] or "A story", author=author,
                             seeds=[seed + i for i in range(len(texts))], prompts=[prompt] * len(texts),
-                            provenance=[{"source": "minigpt5", "story_seed": seed, "page": i + 1}
+                            provenance=[{"source": "minigpt5", "story_seed": seed, "page": i + 1,
+                                         **({"stable_diffusion": Path(sd).name} if sd is not None else {})}
                                         for i in range(len(texts))],
                             model=info)

@@ -84,6 +84,7 @@ def test_sd_option_draws_with_a_single_checkpoint_file(model_without_sd, tmp_pat
     story = json.loads((out / "story.json").read_text())
     with Image.open(out / story["pages"][0]["image"]) as picture:
         assert picture.size == (64, 64)
+    assert story["pages"][0]["provenance"]["stable_diffusion"] == "v2-1_512-ema-pruned.safetensors"
 
 
 def test_sd_option_errors(model_without_sd, tmp_path, capsys):
