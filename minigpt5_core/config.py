@@ -128,7 +128,7 @@ class MiniGPT5Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     system_prompt: str = VIST_SYSTEM_PROMPT
 
-    PRESETS = ("minigpt5-7b", "tiny")
+    PRESETS = ("minigpt5-7b", "tiny", "toy")
 
     @classmethod
     def preset(cls, name: str) -> "MiniGPT5Config":
@@ -152,6 +152,28 @@ class MiniGPT5Config:
                                     ffn_dim=1024),
                 diffusion=DiffusionConfig(kind="tiny-random", resolution=32, num_inference_steps=4),
                 generation=GenerationConfig(max_new_tokens=48),
+            )
+        if name == "toy":
+            # The bundled shapes-world model (minigpt5_core.shapes): a 32 px generator with a 128-wide
+            # text encoder (so the mapper's d_model is 128), clean-sample prediction, low guidance.
+            return cls(
+                name="toy",
+                vision=VisionConfig(
+                    image_size=32, patch_size=8, hidden_size=64, intermediate_size=128, num_layers=2,
+                    num_heads=4, num_query_tokens=8, qformer_hidden_size=64, qformer_intermediate_size=128,
+                    qformer_layers=2, qformer_heads=4,
+                ),
+                llm=LLMConfig(
+                    vocab_size=0, hidden_size=256, intermediate_size=512, num_layers=4, num_heads=4,
+                    max_position_embeddings=512, rms_norm_eps=1e-6, first_token="bos", tokenizer="external",
+                ),
+                mapper=MapperConfig(d_model=128, num_heads=4, num_encoder_layers=2, num_decoder_layers=2,
+                                    ffn_dim=256, num_queries=32),
+                diffusion=DiffusionConfig(kind="external", cross_attention_dim=128, resolution=32,
+                                          caption_max_length=32, guidance_scale=2.0, num_inference_steps=20),
+                generation=GenerationConfig(max_new_tokens=40, temperature=0.7, top_p=0.9, repetition_penalty=1.0),
+                training=TrainingConfig(text_loss_weight=0.1, learning_rate=1e-3, mapper_lr_multiplier=1.0,
+                                        warmup_steps=50, cc3m_chat_fraction=0.05),
             )
         raise MiniGPT5Error(f"unknown preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
 

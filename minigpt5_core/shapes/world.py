@@ -12,6 +12,7 @@ Samples come out in the same forms as the real datasets — (caption, image) pai
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, replace
 
 from PIL import Image, ImageDraw
@@ -146,13 +147,48 @@ class ShapesWorld:
         scene = self.scene(index)
         return describe(scene), render(scene)
 
-    def story(self, index: int) -> list[StoryStep]:
-        """VIST form: five narrated steps; the first introduces an object, later ones change the scene."""
+    def story(self, index: int, steps: int = STORY_STEPS) -> list[StoryStep]:
+        """VIST form: five narrated steps; the first introduces an object, later ones change the scene.
+
+        A longer story (`steps` > 5) starts with the same five steps."""
         rng = self._rng("story", index)
         first = _random_thing(rng, list(SLOTS))
         scene: Scene = (first,)
-        steps = [StoryStep(f"A {first.name()} appears {_where(first.slot)}.", scene)]
-        while len(steps) < STORY_STEPS:
+        story = [StoryStep(f"A {first.name()} appears {_where(first.slot)}.", scene)]
+        while len(story) < steps:
             narration, scene = _next_event(rng, scene)
-            steps.append(StoryStep(narration, scene))
-        return steps
+            story.append(StoryStep(narration, scene))
+        return story
+
+
+_APPEAR = re.compile(r"^A (small|large) (red|green|blue|yellow) (circle|square|triangle) appears (on the left|in the middle|on the right)\.$")
+_CHANGE = re.compile(r"^The (red|green|blue|yellow) (circle|square|triangle) (leaves|moves to the (left|middle|right)|turns (red|green|blue|yellow))\.$")
+
+
+def apply_narration(scene: Scene, narration: str) -> Scene | None:
+    """The scene after `narration`, or None when the sentence is not a valid event for `scene`.
+
+    Valid means: one of the world's four sentence forms, naming an object that is there (or a free
+    slot for a newcomer), with the same rules the story generator follows."""
+    text = " ".join(narration.split())
+    if m := _APPEAR.match(text):
+        size, colour, shape, where = m.groups()
+        new = Thing(shape, colour, size, where.split()[-1])
+        if len(scene) >= 2 or new.slot not in _free_slots(scene) or any((t.shape, t.colour) == (shape, colour) for t in scene):
+            return None
+        return _ordered(scene + (new,))
+    if m := _CHANGE.match(text):
+        colour, shape, event, slot, new_colour = m.groups()
+        targets = [t for t in scene if (t.shape, t.colour) == (shape, colour)]
+        if not targets:
+            return None
+        target = targets[0]
+        others = tuple(t for t in scene if t is not target)
+        if event == "leaves":
+            return others if len(scene) == 2 else None
+        if slot is not None:
+            return _ordered(others + (replace(target, slot=slot),)) if slot in _free_slots(scene) else None
+        if new_colour == colour or any((o.shape, o.colour) == (shape, new_colour) for o in others):
+            return None
+        return _ordered(others + (replace(target, colour=new_colour),))
+    return None

@@ -1,0 +1,56 @@
+"""`python -m minigpt5_core.shapes train|eval` — train the bundled shapes-world model, or evaluate it.
+
+    python -m minigpt5_core.shapes train --out out/shapes            full model + ablations (resumable)
+    python -m minigpt5_core.shapes train --out out/shapes --ship     ... and copy the full model and the
+                                                                     judge into minigpt5_core/assets/
+    python -m minigpt5_core.shapes eval                              the table for the shipped model
+    python -m minigpt5_core.shapes eval --variants out/shapes/variants   ... with the ablation rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_MODEL = ASSETS / "shapes-default"
+DEFAULT_JUDGE = ASSETS / "shapes-judge"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m minigpt5_core.shapes", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train every phase (about 75 min on 2 CPU cores)")
+    train.add_argument("--out", default="out/shapes", help="working folder; finished phases are skipped")
+    train.add_argument("--variants", default="full,no-stage1,no-cfg,no-caption-loss",
+                       help="comma-separated MiniGPT-5 variants to train (default: all)")
+    train.add_argument("--ship", action="store_true", help=f"copy the full model to {DEFAULT_MODEL}")
+    ev = sub.add_parser("eval", help="print the evaluation table")
+    ev.add_argument("--model", default=str(DEFAULT_MODEL), help="the full model's folder")
+    ev.add_argument("--variants", help="a folder holding ablation models (no-stage1/, no-cfg/, ...)")
+    ev.add_argument("--judge", default=str(DEFAULT_JUDGE))
+    ev.add_argument("--stories", type=int, default=40, help="evaluation stories (5 steps each)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.command == "train":
+        from .train import VARIANTS, train_all
+
+        variants = [v for v in args.variants.split(",") if v]
+        unknown = set(variants) - set(VARIANTS)
+        if unknown:
+            parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+        train_all(args.out, variants=variants, ship=DEFAULT_MODEL if args.ship else None,
+                  judge_dir=DEFAULT_JUDGE if args.ship else None)
+        return 0
+    from .evaluate import evaluate_table
+
+    return evaluate_table(Path(args.model), Path(args.judge), Path(args.variants) if args.variants else None,
+                          args.stories)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""Training the shapes-world MiniGPT-5, phase by phase; each phase writes its folder under `out`.
+
+    tokenizer   byte-level BPE on the world's text
+    judge       the picture classifier used by evaluation (colour/shape per slot)
+    vae         a tiny AutoencoderKL, 32 px -> 16x16x4 (scaling_factor = 1/std of its latents)
+    generator   the Stable Diffusion analog: CLIPTextModel + UNet2DConditionModel trained on captions,
+                clean-sample prediction, cosine schedule, 10% empty captions (for guidance)
+    lm          the MiniGPT-4 analog: vision encoder + Q-Former + projection + Llama trained on
+                captioning and story text (all text targets)
+    variants    MiniGPT-5 stage 1 (caption pairs) and stage 2 (stories) with `MiniGPT5.losses`,
+                for the full model and the ablations
+
+A phase whose folder exists is skipped, so an interrupted run resumes. Everything is seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from tqdm import tqdm
+from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
+
+from .. import stages
+from ..config import MiniGPT5Config
+from ..diffusion import ImageGenerator
+from ..model import IGNORE_INDEX, MiniGPT5
+from ..prompts import vist_samples
+from . import data
+from .judge import train_judge
+from .world import ShapesWorld
+
+
+@dataclass
+class Steps:
+    """Optimiser steps per phase (about 40 min for the full model on 2 CPU cores, 10 min per ablation)."""
+
+    judge: int = 800
+    vae: int = 600
+    generator: int = 1300
+    lm: int = 500
+    stage1: int = 400
+    stage2: int = 800
+
+
+VARIANTS = {
+    # name: (run stage 1, CFG dropout, caption-loss weight)
+    "full": (True, None, None),
+    "no-stage1": (False, None, None),
+    "no-cfg": (True, 0.0, None),
+    "no-caption-loss": (True, None, 0.0),
+}
+
+
+def _log(bar: tqdm, step: int, every: int, **values: float) -> None:
+    if step % every == 0:
+        bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
+        tqdm.write(f"  step {step}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+
+
+def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then linear decay to zero (the official schedule)."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / total) if s >= warmup
+        else (s + 1) / warmup)
+
+
+# ---- the image generator (Stable Diffusion analog) ---------------------------------------------------
+
+
+def new_scheduler() -> DDIMScheduler:
+    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=False,
+                         set_alpha_to_one=False, steps_offset=1, prediction_type="sample")
+
+
+def train_vae(out: Path, steps: int, seed: int = 0) -> None:
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32),
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        layers_per_block=1, norm_num_groups=8, sample_size=data.SIZE)
+    pool = data.pictures(data.caption_scenes(6000))
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
+    schedule = _schedule(optimizer, 50, steps)
+    gen = torch.Generator().manual_seed(seed)
+    vae.train()
+    with tqdm(range(steps), desc="vae", unit="step") as bar:
+        for step in bar:
+            x = pool[torch.randint(0, len(pool), (16,), generator=gen)]
+            dist = vae.encode(x).latent_dist
+            recon = vae.decode(dist.sample(generator=gen)).sample
+            rec = F.mse_loss(recon, x)
+            kl = dist.kl().mean() / x[0].numel()
+            loss = rec + 1e-4 * kl
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            _log(bar, step, 200, rec=rec.item(), kl=kl.item())
+    vae.eval()
+    with torch.no_grad():
+        latents = torch.cat([vae.encode(pool[i:i + 500]).latent_dist.mean for i in range(0, 2000, 500)])
+    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    tqdm.write(f"vae: latent std {latents.std():.3f}, scaling_factor {vae.config.scaling_factor:.3f}")
+    vae.save_pretrained(out)
+
+
+def build_text_encoder(tokenizer, width: int, max_length: int) -> CLIPTextModel:
+    return CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=max_length, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+
+
+def train_generator(out: Path, vae_dir: Path, tokenizer_dir: Path, config: MiniGPT5Config, steps: int,
+                    seed: int = 0) -> None:
+    """Text encoder + UNet on (caption, picture) with clean-sample prediction; plain x0 MSE so that the
+    high-noise steps, which decide colour and layout, are learnt too."""
+    torch.manual_seed(seed)
+    diff = config.diffusion
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    vae = AutoencoderKL.from_pretrained(vae_dir).eval()
+    text_encoder = build_text_encoder(tokenizer, diff.cross_attention_dim, diff.caption_max_length)
+    unet = UNet2DConditionModel(
+        sample_size=diff.resolution // 2, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=diff.cross_attention_dim,
+        attention_head_dim=8, norm_num_groups=8)
+    generator = ImageGenerator(unet, vae, new_scheduler(), text_encoder, tokenizer)
+    scenes = data.caption_scenes(8000)
+    captions = [data.describe(s) for s in scenes]
+    with torch.no_grad():
+        pool = data.pictures(scenes)
+        moments = [vae.encode(pool[i:i + 500]).latent_dist for i in range(0, len(pool), 500)]
+        means = torch.cat([m.mean for m in moments]) * vae.config.scaling_factor
+        stds = torch.cat([m.std for m in moments]) * vae.config.scaling_factor
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+    schedule = _schedule(optimizer, 100, steps)
+    gen, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    alphas = generator.scheduler.alphas_cumprod
+    unet.train()
+    text_encoder.train()
+    with tqdm(range(steps), desc="generator", unit="step") as bar:
+        for step in bar:
+            idx = torch.randint(0, len(pool), (24,), generator=gen)
+            latents = means[idx] + stds[idx] * torch.randn(means[idx].shape, generator=gen)
+            texts = [captions[i] if rng.random() >= 0.1 else "" for i in idx.tolist()]
+            cond = generator.caption_features(texts, diff.caption_max_length)
+            noise = torch.randn(latents.shape, generator=gen)
+            t = torch.randint(0, 1000, (len(idx),), generator=gen)
+            noisy = generator.scheduler.add_noise(latents, noise, t)
+            pred = unet(noisy, t, encoder_hidden_states=cond).sample
+            loss = F.mse_loss(pred, latents)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            _log(bar, step, 200, x0_mse=loss.item(), snr_mid=float(alphas[500] / (1 - alphas[500])))
+    generator.requires_grad_(False)
+    generator.eval()
+    generator.save(out)
+
+
+# ---- the MiniGPT-4 analog ---------------------------------------------------------------------------
+
+
+def text_loss(model: MiniGPT5, batch) -> torch.Tensor:
+    """Causal-LM loss on the targets of text-only samples (the same input building as `losses`)."""
+    images = [im for s in batch for im in s.input_images]
+    embeds = list(model.encode_images(images)) if images else []
+    encoded = [model._encode_sample(s, embeds) for s in batch]
+    length = max(e.shape[0] for e, _, _ in encoded)
+    x = torch.zeros(len(batch), length, model.config.llm.hidden_size)
+    labels = torch.full((len(batch), length), IGNORE_INDEX)
+    mask = torch.zeros(len(batch), length, dtype=torch.long)
+    for b, (e, lab, _) in enumerate(encoded):
+        x[b, : len(e)], labels[b, : len(lab)], mask[b, : len(e)] = e, lab, 1
+    logits = model.llm(inputs_embeds=x, attention_mask=mask).logits
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                           ignore_index=IGNORE_INDEX)
+
+
+def train_lm(out: Path, tokenizer_dir: Path, generator_dir: Path, config: MiniGPT5Config, steps: int,
+             seed: int = 0) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MiniGPT5(config, tokenizer, ImageGenerator.from_folder(generator_dir))
+    model.encoder.requires_grad_(True)
+    model.llm.requires_grad_(True)
+    params = list(model.encoder.parameters()) + list(model.llm.parameters())
+    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+    schedule = _schedule(optimizer, 100, steps)
+    world, rng = ShapesWorld(data.TRAIN_SEED), random.Random(seed)
+    model.train()
+    with tqdm(range(steps), desc="lm (MiniGPT-4 analog)", unit="step") as bar:
+        for step in bar:
+            batch = []
+            for _ in range(2):
+                story = world.story(rng.randrange(10**6), steps=data.STORY_PAGES + 2)
+                batch += data.pretraining_samples(story, config.system_prompt, rng)
+            loss = text_loss(model, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            _log(bar, step, 100, text=loss.item())
+    model.requires_grad_(False)
+    model.eval()
+    model.save_pretrained(out)
+
+
+# ---- MiniGPT-5 stages 1 and 2 ---------------------------------------------------------------------------
+
+
+def _run_stage(model: MiniGPT5, stage: int, steps: int, sampler, seed: int, desc: str) -> None:
+    cfg = model.config.training
+    groups = stages.parameter_groups(model, stage)
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, eps=cfg.adam_eps)
+    schedule = _schedule(optimizer, cfg.warmup_steps, steps)
+    params = [p for g in groups for p in g["params"]]
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    with tqdm(range(steps), desc=desc, unit="step") as bar:
+        for step in bar:
+            out = model.losses(sampler(step), stage, gen)
+            optimizer.zero_grad()
+            out.total.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            values = {"total": out.total.item(), "text": out.text.item(), "ldm": out.ldm.item()}
+            if out.caption is not None:
+                values["cap"] = out.caption.item()
+            _log(bar, step, 100, **values)
+    model.eval()
+
+
+def train_variant(out: Path, lm_dir: Path, name: str, steps: Steps, seed: int = 0) -> None:
+    run_stage1, cfg_dropout, caption_weight = VARIANTS[name]
+    model = MiniGPT5.from_pretrained(lm_dir)
+    train_cfg = model.config.training
+    if cfg_dropout is not None:
+        train_cfg.cfg_dropout = cfg_dropout
+        model.config.diffusion.guidance_scale = 1.0  # no learned null: sample without guidance
+    if caption_weight is not None:
+        train_cfg.caption_loss_weight = caption_weight
+    world, rng = ShapesWorld(data.TRAIN_SEED), random.Random(seed)
+    n = model.config.num_vokens
+    system = model.config.system_prompt
+
+    def stage1_batch(step: int):
+        return [data.caption_sample(world.scene(rng.randrange(10**6)), rng, train_cfg.cc3m_chat_fraction, n)
+                for _ in range(12)]
+
+    def stage2_batch(step: int):
+        batch = []
+        for _ in range(2):
+            story = world.story(rng.randrange(10**6), steps=data.STORY_PAGES + 1)
+            images = data.story_pictures(story[:5])
+            captions = [s.narration for s in story[:5]]
+            gen = vist_samples(captions, images, "gen", system=system, num_vokens=n)
+            mm = vist_samples(captions, images, "multimodal", system=system, num_vokens=n)
+            batch += rng.sample(gen, 2) + rng.sample(mm, 2)
+        batch.append(data.story_chat_sample(world.story(rng.randrange(10**6), steps=data.STORY_PAGES + 1),
+                                            system, n))
+        return batch
+
+    if run_stage1:
+        _run_stage(model, 1, steps.stage1, stage1_batch, seed, f"{name}: stage 1")
+    _run_stage(model, 2, steps.stage2, stage2_batch, seed + 1, f"{name}: stage 2")
+    stages.merge_adapters(model)
+    model.save_pretrained(out)
+
+
+# ---- the whole run ---------------------------------------------------------------------------------------
+
+
+def train_all(out: str | Path, *, variants: list[str], steps: Steps = Steps(), ship: Path | None = None,
+              judge_dir: Path | None = None) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = MiniGPT5Config.preset("toy")
+    started = time.time()
+
+    def phase(name: str, folder: Path, run) -> Path:
+        if folder.exists():
+            tqdm.write(f"[{name}] {folder} exists, skipped")
+            return folder
+        tqdm.write(f"[{name}] -> {folder}")
+        t0 = time.time()
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        run(staging)
+        staging.rename(folder)
+        tqdm.write(f"[{name}] done in {time.time() - t0:.0f} s")
+        return folder
+
+    tok = phase("tokenizer", out / "tokenizer", lambda d: data.build_tokenizer().save_pretrained(d))
+    judge = phase("judge", out / "judge", lambda d: train_judge(d, steps.judge))
+    vae = phase("vae", out / "vae", lambda d: train_vae(d, steps.vae))
+    sd = phase("generator", out / "generator", lambda d: train_generator(d, vae, tok, config, steps.generator))
+    lm = phase("lm", out / "lm", lambda d: train_lm(d, tok, sd, config, steps.lm))
+    for name in variants:
+        phase(f"variant {name}", out / "variants" / name, lambda d, name=name: train_variant(d, lm, name, steps))
+    tqdm.write(f"training finished in {(time.time() - started) / 60:.1f} min (this run)")
+    (out / "steps.json").write_text(json.dumps(steps.__dict__, indent=2))
+    if ship is not None and "full" in variants:
+        shutil.rmtree(ship, ignore_errors=True)
+        shutil.copytree(out / "variants" / "full", ship)
+        tqdm.write(f"shipped the full model to {ship}")
+    if judge_dir is not None:
+        shutil.rmtree(judge_dir, ignore_errors=True)
+        shutil.copytree(judge, judge_dir)
+    return out
