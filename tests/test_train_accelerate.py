@@ -1,0 +1,136 @@
+"""Training CLI on accelerate: official defaults, two-process DDP on CPU (gloo), exact resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minigpt5_core import MiniGPT5, MiniGPT5Config, MiniGPT5Error
+from minigpt5_core.data import write_shapes_cc3m_tsv, write_shapes_vist_sis
+from minigpt5_core.shapes import ShapesWorld
+from minigpt5_core.train import TrainConfig, main, weights_digest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def shapes_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shapes-data")
+    world = ShapesWorld(seed=0)
+    return {"tsv": write_shapes_cc3m_tsv(world, 8, folder / "cc3m"),
+            "sis": write_shapes_vist_sis(world, 2, folder / "vist"), "images": folder / "vist" / "images"}
+
+
+def _config(tmp_path, shapes_data, name="run.json", **overrides) -> Path:
+    cfg = {"model": "tiny", "stage": 1, "data": [{"format": "cc3m-tsv", "path": str(shapes_data["tsv"])}],
+           "output_dir": str(tmp_path / "out"), "seed": 0, "per_device_batch_size": 1, "effective_batch_size": 2,
+           "max_steps": 4, "mixed_precision": "no", "save_every": 2, "warmup_steps": 1, "learning_rate": 1e-3}
+    cfg.update(overrides)
+    path = tmp_path / name
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def test_defaults_are_the_official_hyper_parameters(tmp_path):
+    cfg = TrainConfig(data=[{"format": "cc3m-tsv", "path": "x.tsv"}])
+    assert (cfg.effective_batch_size, cfg.epochs, cfg.mixed_precision, cfg.max_grad_norm) == (48, 2, "bf16", None)
+    assert cfg.optimiser(MiniGPT5Config()) == {"learning_rate": 2e-5, "mapper_lr_multiplier": 10.0,
+                                               "weight_decay": 0.01, "adam_eps": 1e-8, "warmup_steps": 1000}
+    toml = tmp_path / "run.toml"
+    toml.write_text('model = "tiny"\nstage = 2\nlearning_rate = 1e-4\n[[data]]\nformat = "vist-sis"\npath = "s.json"\n'
+                    'images = "img"\ntask = "gen"\n')
+    loaded = TrainConfig.load(toml)
+    assert loaded.stage == 2 and loaded.data[0]["task"] == "gen"
+    assert loaded.optimiser(MiniGPT5Config())["learning_rate"] == 1e-4
+    with pytest.raises(MiniGPT5Error, match="unknown training config fields"):
+        TrainConfig.from_dict({"data": [{}], "learning_rat": 1.0})
+    assert main(["--print-config"]) == 0
+
+
+def test_effective_batch_must_divide(tmp_path, shapes_data, capsys):
+    assert main(["--config", str(_config(tmp_path, shapes_data, effective_batch_size=3, per_device_batch_size=2))]) == 2
+    assert "effective_batch_size 3" in capsys.readouterr().err
+
+
+def test_two_processes_ddp_on_cpu_end_with_identical_weights(tmp_path, shapes_data):
+    config = _config(tmp_path, shapes_data, effective_batch_size=4)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    # accelerate 1.15: `launch --cpu --num_processes 2` starts one process (it expects MPI); --multi_gpu
+    # starts two through torchrun, and the trainer tells accelerate to use the CPU (gloo) without a GPU.
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()), "-m", "minigpt5_core.train", "--config", str(config)]
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the two-process run did not finish in 240 s; its output ended with:\n{(exc.stderr or b'')[-3000:]!r}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = _log(tmp_path / "out")
+    start, end = log[0], log[-1]
+    assert start["processes"] == 2 and start["accumulation"] == 2  # 4 = 1 per device x 2 processes x 2
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]
+    first, second = end["weights_digest"]
+    assert first == second  # both processes hold the same trained weights
+    untrained = MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0)
+    untrained.trainable_parameters(1)
+    assert first != weights_digest(untrained)  # and training did move them
+    final = MiniGPT5.from_pretrained(tmp_path / "out" / "final")
+    final.trainable_parameters(1)
+    assert weights_digest(final) == first
+
+
+def test_resume_continues_the_same_loss_curve(tmp_path, shapes_data):
+    config = _config(tmp_path, shapes_data)
+    assert main(["--config", str(config)]) == 0
+    full = _log(tmp_path / "out")
+    checkpoint = tmp_path / "out" / "checkpoints" / "step-2"
+    assert (checkpoint / "model" / "model.safetensors").is_file() and not (checkpoint / "model" / "sd").exists()
+    assert (checkpoint / "optimizer.bin").is_file()
+
+    assert main(["--config", str(config), "--resume", str(checkpoint), "--output-dir", str(tmp_path / "resumed")]) == 0
+    resumed = _log(tmp_path / "resumed")
+    assert resumed[0]["step"] == 2
+    steps = lambda log: {r["step"]: (r["loss"], r["text"], r["ldm"], r["caption"], r["lr"]) for r in log if "loss" in r}  # noqa: E731
+    assert steps(resumed) == {k: v for k, v in steps(full).items() if k > 2}
+    assert resumed[-1]["weights_digest"] == full[-1]["weights_digest"]
+    losses = [r["loss"] for r in full if "loss" in r]
+    assert all(x == x for x in losses)  # finite
+
+
+def test_stage2_vist_with_bf16_and_gradient_checkpointing(tmp_path, shapes_data):
+    config = _config(tmp_path, shapes_data, stage=2, mixed_precision="bf16", gradient_checkpointing=True, max_steps=2,
+                     data=[{"format": "vist-sis", "path": str(shapes_data["sis"]), "images": str(shapes_data["images"]),
+                            "task": "multimodal"}])
+    assert main(["--config", str(config)]) == 0
+    log = _log(tmp_path / "out")
+    assert log[0]["samples"] == 10 and log[0]["mixed_precision"] == "bf16"
+    assert all("caption" not in r for r in log if "loss" in r)  # no L_CAP in stage 2
+    report = json.loads((tmp_path / "out" / "data_report.json").read_text())
+    assert report[0]["read"] == 2 and report[0]["skipped"] == 0
+    reloaded = MiniGPT5.from_pretrained(tmp_path / "out" / "final")
+    assert reloaded.adapter_stage == 2
