@@ -152,14 +152,13 @@ def score(outcomes: list[Outcome], result: EvalResult, *, clip=None, inception=N
     else:
         result.not_computed["clip_i"] = "no --clip model folder"
     if inception is not None:
-        gen_feats, gen_probs = inception.features_and_probs(generated)
-        ref_feats, _ = inception.features_and_probs(references)
-        result.metrics["is"], result.metrics["is_std"] = inception_score(gen_probs)
+        gen_feats, ref_feats = inception.features(generated), inception.features(references)
+        result.metrics["is"], result.metrics["is_std"] = inception_score(inception.probs(generated))
         if len(outcomes) >= 2:
             result.metrics["fid"] = frechet_distance(gen_feats, ref_feats)
         else:
             result.not_computed["fid"] = "fewer than 2 pictures"
-        if result.protocol == "minigpt5":
+        if result.protocol == "minigpt5":  # the official "task-level" FID: each story against its own truth
             per_story: dict[str, list[int]] = {}
             for i, o in enumerate(outcomes):
                 per_story.setdefault(o.case.story_id, []).append(i)

@@ -27,24 +27,35 @@ from PIL import Image
 
 from .errors import MiniGPT5Error
 
-INCEPTION_RESIZE = 256  # MiniGPT-5's VIST protocol resizes pictures to 256 before Inception
+INCEPTION_RESIZE = 256  # the official VIST metrics resize the shorter side to 256 (bilinear) before FID
 
 
-def _images_uint8(images: Sequence[Image.Image], size: int | None) -> torch.Tensor:
-    arrays = []
+def _resize_shorter(image: Image.Image, size: int | None) -> Image.Image:
+    image = image.convert("RGB")
+    if size is None or min(image.size) == size:
+        return image
+    w, h = image.size
+    scale = size / min(w, h)
+    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+
+
+def _uint8_batches(images: Sequence[Image.Image], batch_size: int):
+    """(N, 3, H, W) uint8 tensors of consecutive same-sized pictures (Inception resizes to 299 itself)."""
+    batch: list[torch.Tensor] = []
     for image in images:
-        image = image.convert("RGB")
-        if size is not None and image.size != (size, size):
-            image = image.resize((size, size), Image.BICUBIC)
-        arrays.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()))
-    return torch.stack(arrays).permute(0, 3, 1, 2)
+        array = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+        if batch and (array.shape != batch[0].shape or len(batch) == batch_size):
+            yield torch.stack(batch)
+            batch = []
+        batch.append(array)
+    if batch:
+        yield torch.stack(batch)
 
 
 class InceptionNet:
     """The FID Inception network from a local TorchScript file (StyleGAN2-ADA / clean-fid convention)."""
 
-    def __init__(self, path: str | Path, *, device: str | torch.device = "cpu", batch_size: int = 32,
-                 resize: int | None = INCEPTION_RESIZE):
+    def __init__(self, path: str | Path, *, device: str | torch.device = "cpu", batch_size: int = 32):
         path = Path(path)
         if not path.is_file():
             raise MiniGPT5Error(
@@ -55,16 +66,21 @@ class InceptionNet:
             self.net = torch.jit.load(str(path), map_location=device).eval()
         except RuntimeError as exc:
             raise MiniGPT5Error(f"{path} is not a TorchScript Inception network: {exc}") from None
-        self.device, self.batch_size, self.resize = torch.device(device), batch_size, resize
+        self.device, self.batch_size = torch.device(device), batch_size
 
     @torch.no_grad()
-    def features_and_probs(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
-        feats, probs = [], []
-        for i in range(0, len(images), self.batch_size):
-            x = _images_uint8(images[i : i + self.batch_size], self.resize).to(self.device)
-            feats.append(self.net(x, return_features=True).double().cpu())
-            probs.append(self.net(x, no_output_bias=True).double().cpu())
-        return torch.cat(feats).numpy(), torch.cat(probs).numpy()
+    def features(self, images: Sequence[Image.Image], resize: int | None = INCEPTION_RESIZE) -> np.ndarray:
+        """(N, 2048) pool features for FID, pictures resized as the official VIST metrics do."""
+        pictures = [_resize_shorter(im, resize) for im in images]
+        return torch.cat([self.net(x.to(self.device), return_features=True).double().cpu()
+                          for x in _uint8_batches(pictures, self.batch_size)]).numpy()
+
+    @torch.no_grad()
+    def probs(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(N, 1008) class probabilities for IS, from the pictures as generated (the official IS does not resize)."""
+        pictures = [im.convert("RGB") for im in images]
+        return torch.cat([self.net(x.to(self.device), no_output_bias=True).double().cpu()
+                          for x in _uint8_batches(pictures, self.batch_size)]).numpy()
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -88,8 +88,8 @@ def test_inception_score_bounds():
 
 def test_inception_and_clip_from_local_tiny_models(tmp_path):
     net = InceptionNet(write_tiny_inception(tmp_path / "inception.pt"), batch_size=3)
-    pics = _pictures(5)
-    feats, probs = net.features_and_probs(pics)
+    pics = _pictures(4) + [Image.new("RGB", (60, 30), (9, 9, 9))]  # another size: its own batch
+    feats, probs = net.features(pics), net.probs(pics)
     assert feats.shape == (5, 16) and probs.shape == (5, 1008)
     assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
     assert frechet_distance(feats, feats) == pytest.approx(0, abs=1e-4)
