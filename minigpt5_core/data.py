@@ -55,12 +55,20 @@ class ReadReport:
     source: str
     read: int = 0
     skipped: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)  # parts of records that were kept (e.g. extra pictures)
     examples: dict[str, list[str]] = field(default_factory=dict)
     max_examples: int = 3
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped[reason] += 1
-        shown = self.examples.setdefault(reason, [])
+        self._example(reason, where)
+
+    def drop(self, what: str, where: str, n: int = 1) -> None:
+        self.dropped[what] += n
+        self._example(what, where)
+
+    def _example(self, key: str, where: str) -> None:
+        shown = self.examples.setdefault(key, [])
         if len(shown) < self.max_examples:
             shown.append(where)
 
@@ -70,13 +78,15 @@ class ReadReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "read": self.read, "skipped": self.skipped_total,
-                "skipped_by_reason": dict(self.skipped), "examples": self.examples}
+                "skipped_by_reason": dict(self.skipped), "dropped": dict(self.dropped), "examples": self.examples}
 
     def summary(self) -> str:
         text = f"{self.source}: {self.read} records read, {self.skipped_total} skipped"
         if self.skipped:
             reasons = "; ".join(f"{n} {r} (e.g. {', '.join(self.examples.get(r, []))})" for r, n in self.skipped.most_common())
             text += f": {reasons}"
+        if self.dropped:
+            text += "; kept with parts dropped: " + "; ".join(f"{n} {w}" for w, n in self.dropped.most_common())
         return text
 
 
@@ -348,7 +358,7 @@ def read_mmdialog(path: str | Path, images: str | Path, report: ReadReport) -> I
     """MMDialog JSON lines: `{"conversation_id", "conversation": [{"turn": [{"__TEXT__": ..}, {"__MEDIA__": key}]}]}`.
 
     Media are `<media_key>.jpg` in `images`. Our prompt format has one picture per turn: further
-    pictures of a turn are dropped and counted ("extra media dropped"). A dialogue with a missing
+    pictures of a turn are dropped and counted (`report.dropped`; the dialogue is kept). A dialogue with a missing
     picture, or fewer than two usable turns, is skipped.
     """
     path, folder = Path(path), Path(images)
@@ -373,7 +383,7 @@ def read_mmdialog(path: str | Path, images: str | Path, report: ReadReport) -> I
                 texts = [_clean(p["__TEXT__"]) for p in parts if isinstance(p, dict) and "__TEXT__" in p]
                 media = [str(p["__MEDIA__"]) for p in parts if isinstance(p, dict) and "__MEDIA__" in p]
                 if len(media) > 1:
-                    report.skip("extra media dropped", f"{where} ({len(media) - 1})")
+                    report.drop("extra pictures of a turn", where, len(media) - 1)
                 ref = None
                 if media:
                     found = _find_image(folder, media[0])

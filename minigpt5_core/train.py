@@ -153,7 +153,7 @@ def build_model(cfg: TrainConfig) -> MiniGPT5:
     return MiniGPT5.from_pretrained(cfg.model)
 
 
-def read_data(cfg: TrainConfig, model_cfg: MiniGPT5Config) -> tuple[list, ReadReport, list[ReadReport]]:
+def read_data(cfg: TrainConfig) -> tuple[list, ReadReport, list[ReadReport]]:
     """Every data entry's sample specs, and a report per entry (+ one for images failing at build time)."""
     specs, reports = [], []
     for entry in cfg.data:
@@ -202,7 +202,7 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     set_seed(cfg.seed)
 
     model = build_model(cfg)
-    specs, decode_report, reports = read_data(cfg, model.config)
+    specs, decode_report, reports = read_data(cfg)
     opt = cfg.optimiser(model.config)
     model.config.training.learning_rate = opt["learning_rate"]
     model.config.training.mapper_lr_multiplier = opt["mapper_lr_multiplier"]
@@ -238,6 +238,8 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
 
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
+        if step:
+            _truncate_log(output, step)
         (output / "data_report.json").write_text(json.dumps([r.to_dict() for r in reports], indent=2))
         for r in reports:
             print(r.summary(), file=sys.stderr)
@@ -297,6 +299,19 @@ def _gather_objects(accelerator, obj) -> list:
     from accelerate.utils import gather_object
 
     return gather_object([obj])
+
+
+def _truncate_log(output: Path, step: int) -> None:
+    """Resuming in the same folder: forget what an interrupted run logged after the checkpoint."""
+    path = output / METRICS_FILE
+    if path.is_file():
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            earlier = record["step"] < step if "event" in record else record["step"] <= step
+            if earlier and record.get("event") != "end":
+                kept.append(line)
+        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def _log(output: Path, record: dict[str, Any]) -> None:

@@ -231,8 +231,9 @@ def test_mmdialog_jsonl_text_and_media_turns(tmp_path):
     assert [t for t, _ in turns] == ["Post your skyline pic!", "Stunning photo. Here is mine.",
                                      "Absolutely stunning!! :growing_heart:"]
     assert [ref is not None for _, ref in turns] == [True, True, False]
-    assert report.skipped == {"extra media dropped": 1, "dialogue with a missing picture": 1,
-                              "dialogue with fewer than two turns": 1, "malformed line": 2}
+    assert report.skipped == {"dialogue with a missing picture": 1, "dialogue with fewer than two turns": 1,
+                              "malformed line": 2}
+    assert report.dropped == {"extra pictures of a turn": 1} and "parts dropped" in report.summary()
 
     specs = sample_specs(iter(dialogs), None, report)
     assert [s.step for s in specs] == [1, 2]
