@@ -16,6 +16,8 @@ built from it (`SampleSource`).
 
 The shapes world goes through the same readers: `write_shapes_cc3m_tsv` / `write_shapes_vist_sis`
 write its samples in the real formats.
+
+    python -m minigpt5_core.data --format cc3m-tsv --path cc3m/train.tsv [--decode]   check a dataset
 """
 
 from __future__ import annotations
@@ -570,3 +572,43 @@ def write_shapes_vist_sis(world: Any, count: int, folder: str | Path, *, start: 
     path.write_text(json.dumps({"annotations": annotations}), encoding="utf-8")
     return path
 
+
+
+def check(argv: list[str] | None = None) -> int:
+    """`python -m minigpt5_core.data --format F --path P [...]`: read a dataset and print its report.
+
+    `--decode` also decodes every image (slow on a large set), so that a training run meets no surprise.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m minigpt5_core.data", description=check.__doc__.split("\n")[0])
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--path", required=True)
+    parser.add_argument("--images")
+    parser.add_argument("--image-map")
+    parser.add_argument("--decode", action="store_true", help="decode every image as well")
+    args = parser.parse_args(argv)
+    report = ReadReport(f"{args.format}:{args.path}")
+    try:
+        records = list(read_records({"format": args.format, "path": args.path, "images": args.images,
+                                     "image_map": args.image_map}, report))
+    except MiniGPT5Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.decode:
+        for r in records:
+            refs = [r.image] if isinstance(r, CaptionRecord) else (
+                r.images if isinstance(r, StoryRecord) else [ref for _, ref in r.turns if ref is not None])
+            for ref in refs:
+                try:
+                    ref.open()
+                except DataError as exc:
+                    report.drop("unreadable images (their samples will be skipped in training)", str(exc))
+    print(report.summary(), file=sys.stderr)
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(check())

@@ -283,3 +283,17 @@ def test_sample_source_is_deterministic_sharded_and_resumable(tmp_path):
     assert captions(resumed, 7) == later
     with pytest.raises(MiniGPT5Error, match="processes"):
         SampleSource(specs[:1], report, world=2)
+
+
+def test_data_check_cli_reports_counts(tmp_path, capsys):
+    from minigpt5_core.data import check
+
+    (tmp_path / "ok.png").write_bytes(_png())
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    (tmp_path / "c.tsv").write_text("a red square\tok.png\nbroken line\na grey square\tbad.png\n")
+    assert check(["--format", "cc3m-tsv", "--path", str(tmp_path / "c.tsv"), "--decode"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["read"] == 2 and out["skipped"] == 1
+    assert out["dropped"] == {"unreadable images (their samples will be skipped in training)": 1}
+    assert check(["--format", "vist-sis", "--path", str(tmp_path / "c.tsv")]) == 2
+    assert "needs 'images'" in capsys.readouterr().err
