@@ -37,7 +37,6 @@ import json
 import math
 import shutil
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +85,14 @@ class TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise MiniGPT5Error(f"training config {path} does not exist")
+        if path.suffix == ".toml":
+            try:
+                import tomllib  # Python 3.11+
+            except ImportError:
+                raise MiniGPT5Error("TOML configs need Python 3.11 or newer; write the config as JSON") from None
         try:
             raw = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        except (json.JSONDecodeError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
             raise MiniGPT5Error(f"training config {path} cannot be parsed: {exc}") from None
         return cls.from_dict(raw)
 
