@@ -46,7 +46,7 @@ class Steps:
     judge: int = 800
     vae: int = 600
     generator: int = 1300
-    lm: int = 500
+    lm: tuple[int, ...] = (500, 500)
     stage1: int = 400
     stage2: int = 800
 
@@ -191,12 +191,22 @@ def text_loss(model: MiniGPT5, batch) -> torch.Tensor:
                            ignore_index=IGNORE_INDEX)
 
 
-def train_lm(out: Path, tokenizer_dir: Path, generator_dir: Path, config: MiniGPT5Config, steps: int,
-             seed: int = 0) -> None:
+def train_lm(out: Path, tokenizer_dir: Path, config: MiniGPT5Config, rounds: tuple[int, ...], seed: int = 0) -> None:
+    """Text targets only, so it needs no image generator (and can run beside the generator phase).
+
+    Several rounds (each with its own warm-up and decay) as the shipped model was trained: the
+    second round is where the model starts to read its context instead of the world's averages."""
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = MiniGPT5(config, tokenizer, ImageGenerator.from_folder(generator_dir))
+        model = MiniGPT5(config, tokenizer, None)
+    for r, steps in enumerate(rounds):
+        lm_round(model, steps, seed + r, f"lm (MiniGPT-4 analog) round {r + 1}/{len(rounds)}")
+    model.save_pretrained(out)
+
+
+def lm_round(model: MiniGPT5, steps: int, seed: int, desc: str) -> None:
+    torch.manual_seed(seed)
     model.encoder.requires_grad_(True)
     model.llm.requires_grad_(True)
     params = list(model.encoder.parameters()) + list(model.llm.parameters())
@@ -204,12 +214,12 @@ def train_lm(out: Path, tokenizer_dir: Path, generator_dir: Path, config: MiniGP
     schedule = _schedule(optimizer, 100, steps)
     world, rng = ShapesWorld(data.TRAIN_SEED), random.Random(seed)
     model.train()
-    with tqdm(range(steps), desc="lm (MiniGPT-4 analog)", unit="step") as bar:
+    with tqdm(range(steps), desc=desc, unit="step") as bar:
         for step in bar:
             batch = []
             for _ in range(2):
                 story = world.story(rng.randrange(10**6), steps=data.STORY_PAGES + 2)
-                batch += data.pretraining_samples(story, config.system_prompt, rng)
+                batch += data.pretraining_samples(story, model.config.system_prompt, rng)
             loss = text_loss(model, batch)
             optimizer.zero_grad()
             loss.backward()
@@ -219,7 +229,6 @@ def train_lm(out: Path, tokenizer_dir: Path, generator_dir: Path, config: MiniGP
             _log(bar, step, 100, text=loss.item())
     model.requires_grad_(False)
     model.eval()
-    model.save_pretrained(out)
 
 
 # ---- MiniGPT-5 stages 1 and 2 ---------------------------------------------------------------------------
@@ -248,9 +257,9 @@ def _run_stage(model: MiniGPT5, stage: int, steps: int, sampler, seed: int, desc
     model.eval()
 
 
-def train_variant(out: Path, lm_dir: Path, name: str, steps: Steps, seed: int = 0) -> None:
+def train_variant(out: Path, lm_dir: Path, generator_dir: Path, name: str, steps: Steps, seed: int = 0) -> None:
     run_stage1, cfg_dropout, caption_weight = VARIANTS[name]
-    model = MiniGPT5.from_pretrained(lm_dir)
+    model = MiniGPT5.from_pretrained(lm_dir, image_generator=ImageGenerator.from_folder(generator_dir))
     train_cfg = model.config.training
     if cfg_dropout is not None:
         train_cfg.cfg_dropout = cfg_dropout
@@ -313,11 +322,11 @@ def train_all(out: str | Path, *, variants: list[str], steps: Steps = Steps(), s
     judge = phase("judge", out / "judge", lambda d: train_judge(d, steps.judge))
     vae = phase("vae", out / "vae", lambda d: train_vae(d, steps.vae))
     sd = phase("generator", out / "generator", lambda d: train_generator(d, vae, tok, config, steps.generator))
-    lm = phase("lm", out / "lm", lambda d: train_lm(d, tok, sd, config, steps.lm))
+    lm = phase("lm", out / "lm", lambda d: train_lm(d, tok, config, steps.lm))
     for name in variants:
-        phase(f"variant {name}", out / "variants" / name, lambda d, name=name: train_variant(d, lm, name, steps))
+        phase(f"variant {name}", out / "variants" / name, lambda d, name=name: train_variant(d, lm, sd, name, steps))
     tqdm.write(f"training finished in {(time.time() - started) / 60:.1f} min (this run)")
-    (out / "steps.json").write_text(json.dumps(steps.__dict__, indent=2))
+    (out / "steps.json").write_text(json.dumps({k: v for k, v in steps.__dict__.items()}, indent=2))
     if ship is not None and "full" in variants:
         shutil.rmtree(ship, ignore_errors=True)
         shutil.copytree(out / "variants" / "full", ship)
