@@ -202,18 +202,20 @@ class ImageGenerator(nn.Module):
 
         alphas = self.scheduler.alphas_cumprod.to(latents.device)[timesteps].float()
         snr = alphas / (1 - alphas)
-        clipped = torch.clamp(snr, max=min_snr_gamma)
+        # min_snr_gamma <= 0 turns the weighting off (plain MSE of the prediction): with clean-sample
+        # prediction, min(SNR, g) nearly zeroes the noisy steps where the conditioning matters most.
+        clipped = torch.clamp(snr, max=min_snr_gamma) if min_snr_gamma > 0 else None
         kind = self.scheduler.config.prediction_type
         if kind == "epsilon":
-            target, weight = noise, clipped / snr
+            target, weight = noise, None if clipped is None else clipped / snr
         elif kind == "sample":
             target, weight = latents, clipped
         elif kind == "v_prediction":
-            target, weight = self.scheduler.get_velocity(latents, noise, timesteps), clipped / (snr + 1)
+            target, weight = self.scheduler.get_velocity(latents, noise, timesteps), None if clipped is None else clipped / (snr + 1)
         else:
             raise MiniGPT5Error(f"unsupported scheduler prediction_type {kind!r}")
         per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
-        return (per_sample * weight).mean()
+        return per_sample.mean() if weight is None else (per_sample * weight).mean()
 
     # ---- sampling -------------------------------------------------------------------------------
 

@@ -52,3 +52,16 @@ def test_shipped_model_draws_the_scene_of_the_gen_task():
     model = MiniGPT5.from_pretrained(DEFAULT_MODEL)
     accuracy = gen_accuracy(model, Judge.load(DEFAULT_JUDGE), range(4), seed=0)
     assert accuracy >= 0.8, f"gen attribute accuracy {accuracy:.3f} on 4 held-out stories x 5 steps"
+
+
+def test_min_snr_gamma_zero_turns_the_loss_weighting_off(tiny_model):
+    """gamma 0 = plain MSE; for epsilon prediction that equals min-SNR weighting with a gamma no SNR reaches."""
+    import torch
+
+    generator = tiny_model.image_generator
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    conditioning = torch.randn(2, 77, generator.unet.config.cross_attention_dim)
+    with torch.no_grad():
+        off = generator.ldm_loss(images, conditioning, min_snr_gamma=0, generator=torch.Generator().manual_seed(0))
+        huge = generator.ldm_loss(images, conditioning, min_snr_gamma=1e30, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(off, huge)
