@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--model", default=str(DEFAULT_MODEL), help="the full model's folder")
     ev.add_argument("--variants", help="a folder holding ablation models (no-stage1/, no-cfg/, ...)")
     ev.add_argument("--judge", default=str(DEFAULT_JUDGE))
-    ev.add_argument("--stories", type=int, default=40, help="evaluation stories (5 steps each)")
+    ev.add_argument("--stories", type=int, default=20, help="evaluation stories (5 steps each)")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.command == "train":

@@ -46,9 +46,9 @@ class Steps:
     judge: int = 800
     vae: int = 600
     generator: int = 1300
-    lm: tuple[int, ...] = (500, 500)
+    lm: tuple[int, ...] = (500, 500, 500)
     stage1: int = 400
-    stage2: int = 800
+    stage2: int = 500
 
 
 VARIANTS = {
