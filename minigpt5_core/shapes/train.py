@@ -41,7 +41,10 @@ from .world import ShapesWorld
 
 @dataclass
 class Steps:
-    """Optimiser steps per phase (about 40 min for the full model on 2 CPU cores, 10 min per ablation)."""
+    """Optimiser steps per phase. Measured with 1 thread per process on 2 CPU cores shared with other
+    jobs: judge 1 min, VAE 2 min, generator 27 min, MiniGPT-4 analog 3 x 9 min, stage 1 3 min,
+    stage 2 15 min (about 75 min in all; each ablation adds 15-20 min). `OMP_NUM_THREADS=1` is much
+    faster than 2 threads on a busy machine."""
 
     judge: int = 800
     vae: int = 600
