@@ -148,7 +148,10 @@ def test_folder_of_other_files_is_never_replaced(tmp_path, capsys):
     assert (tmp_path / "photos" / "holiday.jpg").read_bytes() == b"precious"
 
 
-def test_no_arguments_explains_what_to_pass(tmp_path, capsys, monkeypatch):
+def test_no_arguments_without_a_bundled_model_explains_what_to_pass(tmp_path, capsys, monkeypatch):
+    import storybook.cli
+
+    monkeypatch.setattr(storybook.cli, "default_model_dir", lambda: None)
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys)
     assert code == 2
@@ -168,3 +171,16 @@ def test_help_lists_every_option(tmp_path):
                    "--seed", "--out", "--size", "--layout", "--bleed", "--crop-marks", "--no-cover",
                    "--no-page-numbers", "--title", "--author", "--json", "8.5x8.5in", "photo-story"):
         assert option in done.stdout, option
+
+
+def test_no_arguments_makes_a_book_with_the_bundled_model(tmp_path, capsys, monkeypatch):
+    from storybook.generate import DEFAULT_PAGES, default_model_dir
+
+    assert default_model_dir() is not None, "the bundled shapes-world model is missing from minigpt5_core/assets"
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys)
+    assert code == 0
+    book = tmp_path / "storybook-out"
+    assert out.strip().splitlines()[-1].endswith("storybook.pdf")
+    assert len(list(book.glob("page-*.png"))) == DEFAULT_PAGES
+    assert (book / "index.html").is_file() and (book / "storybook.pdf").is_file()
