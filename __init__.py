@@ -5,7 +5,12 @@ Nothing heavy happens at import: `nodes/` imports torch-heavy code and ComfyUI m
 the node functions, so this file also imports where ComfyUI is absent (tests, docs, `pip install`).
 """
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+if __package__:
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+else:
+    # Loaded as a plain module, not as the pack: pytest does this when the checkout's folder name is not
+    # a valid package name (e.g. "my-clone"). ComfyUI always loads the folder as a package.
+    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
 WEB_DIRECTORY = None
 
