@@ -79,9 +79,12 @@ class ImageEncoder(nn.Module):
         )
         self.proj = nn.Linear(cfg.qformer_hidden_size, llm_hidden_size)
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def query_states(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) pixels -> (B, num_query_tokens, qformer_hidden): the Q-Former output before projection."""
         dtype = self.proj.weight.dtype
         image_states = self.vision_model(pixel_values=pixel_values.to(dtype)).last_hidden_state
         queries = self.query_tokens.expand(image_states.shape[0], -1, -1)
-        query_states = self.qformer(query_embeds=queries, encoder_hidden_states=image_states).last_hidden_state
-        return self.proj(query_states)
+        return self.qformer(query_embeds=queries, encoder_hidden_states=image_states).last_hidden_state
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.query_states(pixel_values))

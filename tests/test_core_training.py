@@ -57,6 +57,13 @@ def test_stage2_trains_lora_new_rows_and_mapper_transformer_only(fresh_tiny_mode
     assert _mapper_names(names) == {"llm_to_t2i_mapping"}
 
 
+def test_stage2_can_keep_the_mapper_frozen(fresh_tiny_model):
+    fresh_tiny_model.config.training.stage2_trains_mapper = False
+    names = set(fresh_tiny_model.trainable_parameters(2))
+    assert _mapper_names(names) == set()
+    assert [len(g["params"]) for g in parameter_groups(fresh_tiny_model, 2)] == [len(names)]
+
+
 @pytest.mark.parametrize("stage", [1, 2])
 def test_an_optimizer_step_changes_only_the_trainable_set(fresh_tiny_model, stage):
     model = fresh_tiny_model

@@ -21,9 +21,10 @@ from ..model import MiniGPT5
 from ..prompts import vist_samples
 from . import data
 from .judge import Judge, attribute_accuracy
+from .train import VARIANTS
 from .world import ShapesWorld, apply_narration
 
-ABLATIONS = ("no-stage1", "no-cfg", "no-caption-loss")
+ABLATIONS = tuple(name for name in VARIANTS if name != "full")
 
 
 def _samples(model: MiniGPT5, story, task: str):

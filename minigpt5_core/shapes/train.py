@@ -15,17 +15,21 @@ A phase whose folder exists is skipped, so an interrupted run resumes. Everythin
 
 from __future__ import annotations
 
+import copy
 import json
-import math
 import random
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from PIL import ImageFilter
+from safetensors.torch import load_file, save_file
+from torch import nn
 from tqdm import tqdm
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
 
@@ -34,32 +38,41 @@ from ..config import MiniGPT5Config
 from ..diffusion import ImageGenerator
 from ..model import IGNORE_INDEX, MiniGPT5
 from ..prompts import vist_samples
+from ..vision import ImageEncoder, preprocess_images
 from . import data
 from .judge import train_judge
-from .world import ShapesWorld
+from .world import COLOURS, SHAPES, SIZES, SLOTS, Scene, ShapesWorld
 
 
 @dataclass
 class Steps:
-    """Optimiser steps per phase. Measured with 1 thread per process on 2 CPU cores shared with other
-    jobs: judge 1 min, VAE 2 min, generator 27 min, MiniGPT-4 analog 3 x 9 min, stage 1 3 min,
-    stage 2 15 min (about 75 min in all; each ablation adds 15-20 min). `OMP_NUM_THREADS=1` is much
-    faster than 2 threads on a busy machine."""
+    """Optimiser steps per phase (times measured on 2 CPU cores, see the README)."""
 
     judge: int = 800
     vae: int = 600
     generator: int = 1300
-    lm: tuple[int, ...] = (500, 500, 500)
-    stage1: int = 400
-    stage2: int = 500
+    vision: int = 2000
+    lm: tuple[int, ...] = (500,) * 6
+    stage1: int = 1000
+    stage2: int = 800
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How an ablation departs from the full model (None: as the configuration says)."""
+
+    stage1: bool = True
+    cfg_dropout: float | None = None
+    caption_loss_weight: float | None = None
+    stage2_trains_mapper: bool | None = None
 
 
 VARIANTS = {
-    # name: (run stage 1, CFG dropout, caption-loss weight)
-    "full": (True, None, None),
-    "no-stage1": (False, None, None),
-    "no-cfg": (True, 0.0, None),
-    "no-caption-loss": (True, None, 0.0),
+    "full": Variant(),
+    "no-stage1": Variant(stage1=False),
+    "no-cfg": Variant(cfg_dropout=0.0),
+    "no-caption-loss": Variant(caption_loss_weight=0.0),
+    "stage2-trains-mapper": Variant(stage2_trains_mapper=True),  # the official stage 2
 }
 
 
@@ -175,6 +188,79 @@ def train_generator(out: Path, vae_dir: Path, tokenizer_dir: Path, config: MiniG
     generator.save(out)
 
 
+# ---- the image encoder (BLIP-2 analog) ------------------------------------------------------------------
+
+VISION_CLASSES = 1 + len(SHAPES) * len(COLOURS) * len(SIZES)
+
+
+def vision_labels(scene: Scene) -> list[int]:
+    """Per slot: 0 = empty, else 1 + the (shape, colour, size) index: everything a caption names."""
+    labels = [0] * len(SLOTS)
+    for t in scene:
+        kind = (SHAPES.index(t.shape) * len(COLOURS) + list(COLOURS).index(t.colour)) * len(SIZES)
+        labels[list(SLOTS).index(t.slot)] = 1 + kind + list(SIZES).index(t.size)
+    return labels
+
+
+def _encoder_pixels(scenes: list[Scene], image_size: int, rng: np.random.Generator) -> torch.Tensor:
+    """Renders with blur and noise (the encoder also reads the model's own, imperfect pictures)."""
+    images = []
+    for scene in scenes:
+        image = data.render(scene, data.SIZE)
+        if rng.random() < 0.5:
+            image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 0.9)))
+        images.append(image)
+    pixels = preprocess_images(images, image_size)
+    return pixels + torch.from_numpy(rng.normal(0, 0.1, size=pixels.shape)).float() * float(rng.random())
+
+
+def train_vision(out: Path, config: MiniGPT5Config, steps: int, seed: int = 0) -> None:
+    """ViT + Q-Former pretrained so that every slot's object can be read from the query tokens (a linear
+    head over them predicts shape, colour and size per slot), then frozen in the LM phase, as MiniGPT-4
+    freezes BLIP-2's encoder. Trained jointly with the LM from scratch instead, the encoder collapsed to
+    a constant output (std across images 0.002) and the LM learnt to ignore pictures."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    vision = config.vision
+    encoder = ImageEncoder(vision, config.llm.hidden_size)
+    head = nn.Linear(vision.num_query_tokens * vision.qformer_hidden_size, len(SLOTS) * VISION_CLASSES)
+    world = ShapesWorld(data.TRAIN_SEED)
+    scenes = [world.scene(i) for i in range(8000)] + [()] * 80
+    params = [p for n, p in encoder.named_parameters() if not n.startswith("proj.")] + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+    schedule = _schedule(optimizer, 50, steps)
+    encoder.train()
+    with tqdm(range(steps), desc="vision encoder", unit="step") as bar:
+        for step in bar:
+            batch = [scenes[i] for i in rng.integers(0, len(scenes), 32)]
+            logits = head(encoder.query_states(_encoder_pixels(batch, vision.image_size, rng)).flatten(1))
+            labels = torch.tensor([vision_labels(s) for s in batch])
+            loss = F.cross_entropy(logits.view(-1, VISION_CLASSES), labels.view(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            _log(bar, step, 200, ce=loss.item())
+    encoder.eval()
+    check = [ShapesWorld(data.EVAL_SEED).scene(i) for i in range(300)]
+    with torch.no_grad():
+        pixels = preprocess_images([data.render(s, data.SIZE) for s in check], vision.image_size)
+        predicted = head(encoder.query_states(pixels).flatten(1)).view(-1, len(SLOTS), VISION_CLASSES).argmax(-1)
+    accuracy = (predicted == torch.tensor([vision_labels(s) for s in check])).float().mean().item()
+    tqdm.write(f"vision encoder: slot accuracy on 300 held-out pictures {accuracy:.4f}")
+    save_file({k: v.contiguous() for k, v in encoder.state_dict().items() if not k.startswith("proj.")},
+              out / "encoder.safetensors")
+    (out / "vision.json").write_text(json.dumps({"slot_accuracy": accuracy, "steps": steps}))
+
+
+def load_vision(model: MiniGPT5, vision_dir: Path) -> None:
+    """Put the pretrained ViT + Q-Former into `model.encoder` (the projection stays as initialised)."""
+    missing, unexpected = model.encoder.load_state_dict(load_file(vision_dir / "encoder.safetensors"), strict=False)
+    if unexpected or any(not k.startswith("proj.") for k in missing):
+        raise RuntimeError(f"vision weights do not fit the encoder: missing {missing}, unexpected {unexpected}")
+
+
 # ---- the MiniGPT-4 analog ---------------------------------------------------------------------------
 
 
@@ -194,15 +280,18 @@ def text_loss(model: MiniGPT5, batch) -> torch.Tensor:
                            ignore_index=IGNORE_INDEX)
 
 
-def train_lm(out: Path, tokenizer_dir: Path, config: MiniGPT5Config, rounds: tuple[int, ...], seed: int = 0) -> None:
+def train_lm(out: Path, tokenizer_dir: Path, vision_dir: Path, config: MiniGPT5Config, rounds: tuple[int, ...],
+             seed: int = 0) -> None:
     """Text targets only, so it needs no image generator (and can run beside the generator phase).
+    The pretrained ViT + Q-Former stay frozen; the projection and the LLM learn.
 
-    Several rounds (each with its own warm-up and decay) as the shipped model was trained: the
-    second round is where the model starts to read its context instead of the world's averages."""
+    Several rounds (each with its own warm-up and decay): the second round is where the model starts
+    to read its context instead of the world's averages."""
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MiniGPT5(config, tokenizer, None)
+    load_vision(model, vision_dir)
     for r, steps in enumerate(rounds):
         lm_round(model, steps, seed + r, f"lm (MiniGPT-4 analog) round {r + 1}/{len(rounds)}")
     model.save_pretrained(out)
@@ -210,13 +299,15 @@ def train_lm(out: Path, tokenizer_dir: Path, config: MiniGPT5Config, rounds: tup
 
 def lm_round(model: MiniGPT5, steps: int, seed: int, desc: str) -> None:
     torch.manual_seed(seed)
-    model.encoder.requires_grad_(True)
+    model.encoder.requires_grad_(False)
+    model.encoder.proj.requires_grad_(True)
     model.llm.requires_grad_(True)
-    params = list(model.encoder.parameters()) + list(model.llm.parameters())
+    params = list(model.encoder.proj.parameters()) + list(model.llm.parameters())
     optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
     schedule = _schedule(optimizer, 100, steps)
     world, rng = ShapesWorld(data.TRAIN_SEED), random.Random(seed)
     model.train()
+    model.encoder.eval()  # frozen: no Q-Former dropout
     with tqdm(range(steps), desc=desc, unit="step") as bar:
         for step in bar:
             batch = []
@@ -260,15 +351,22 @@ def _run_stage(model: MiniGPT5, stage: int, steps: int, sampler, seed: int, desc
     model.eval()
 
 
-def train_variant(out: Path, lm_dir: Path, generator_dir: Path, name: str, steps: Steps, seed: int = 0) -> None:
-    run_stage1, cfg_dropout, caption_weight = VARIANTS[name]
+def train_variant(out: Path, lm_dir: Path, generator_dir: Path, config: MiniGPT5Config, name: str, steps: Steps,
+                  seed: int = 0) -> None:
+    """MiniGPT-5 stages 1 and 2 on top of the LM phase, with `config`'s training settings (the LM
+    folder's own copy may predate them) changed as the variant says."""
+    variant = VARIANTS[name]
     model = MiniGPT5.from_pretrained(lm_dir, image_generator=ImageGenerator.from_folder(generator_dir))
+    model.config.training = copy.deepcopy(config.training)
+    model.config.diffusion.guidance_scale = config.diffusion.guidance_scale
     train_cfg = model.config.training
-    if cfg_dropout is not None:
-        train_cfg.cfg_dropout = cfg_dropout
+    if variant.cfg_dropout is not None:
+        train_cfg.cfg_dropout = variant.cfg_dropout
         model.config.diffusion.guidance_scale = 1.0  # no learned null: sample without guidance
-    if caption_weight is not None:
-        train_cfg.caption_loss_weight = caption_weight
+    if variant.caption_loss_weight is not None:
+        train_cfg.caption_loss_weight = variant.caption_loss_weight
+    if variant.stage2_trains_mapper is not None:
+        train_cfg.stage2_trains_mapper = variant.stage2_trains_mapper
     world, rng = ShapesWorld(data.TRAIN_SEED), random.Random(seed)
     n = model.config.num_vokens
     system = model.config.system_prompt
@@ -290,7 +388,7 @@ def train_variant(out: Path, lm_dir: Path, generator_dir: Path, name: str, steps
                                             system, n))
         return batch
 
-    if run_stage1:
+    if variant.stage1:
         _run_stage(model, 1, steps.stage1, stage1_batch, seed, f"{name}: stage 1")
     _run_stage(model, 2, steps.stage2, stage2_batch, seed + 1, f"{name}: stage 2")
     stages.merge_adapters(model)
@@ -325,9 +423,10 @@ def train_all(out: str | Path, *, variants: list[str], steps: Steps = Steps(), s
     judge = phase("judge", out / "judge", lambda d: train_judge(d, steps.judge))
     vae = phase("vae", out / "vae", lambda d: train_vae(d, steps.vae))
     sd = phase("generator", out / "generator", lambda d: train_generator(d, vae, tok, config, steps.generator))
-    lm = phase("lm", out / "lm", lambda d: train_lm(d, tok, config, steps.lm))
+    vision = phase("vision", out / "vision", lambda d: train_vision(d, config, steps.vision))
+    lm = phase("lm", out / "lm", lambda d: train_lm(d, tok, vision, config, steps.lm))
     for name in variants:
-        phase(f"variant {name}", out / "variants" / name, lambda d, name=name: train_variant(d, lm, sd, name, steps))
+        phase(f"variant {name}", out / "variants" / name, lambda d, name=name: train_variant(d, lm, sd, config, name, steps))
     tqdm.write(f"training finished in {(time.time() - started) / 60:.1f} min (this run)")
     (out / "steps.json").write_text(json.dumps({k: v for k, v in steps.__dict__.items()}, indent=2))
     if ship is not None and "full" in variants:
