@@ -112,9 +112,6 @@ class TrainingConfig:
     adam_eps: float = 1e-8
     warmup_steps: int = 1000
     cc3m_chat_fraction: float = 0.01
-    # Stage 2 trains the mapper transformer in the official runs. Frozen, stage 2 can only move the
-    # LLM's voken states towards what the stage-1 mapper already reads (the toy preset does this).
-    stage2_trains_mapper: bool = True
 
 
 @dataclass
@@ -180,11 +177,8 @@ class MiniGPT5Config:
                 # and the official 0.1 left the mapper far from the caption features (MSE 0.34 after 400
                 # stage-1 steps; 0.11 after 500 steps at 1.0, when captions drawn through the vokens were
                 # already right 0.82 of the time).
-                # stage2_trains_mapper False: stage 2 sees only the LDM loss, which moved the stage-1 mapper
-                # away from what it had learnt (the `stage2-trains-mapper` row of the shapes eval).
                 training=TrainingConfig(text_loss_weight=0.1, caption_loss_weight=1.0, learning_rate=1e-3,
-                                        mapper_lr_multiplier=1.0, warmup_steps=50, cc3m_chat_fraction=0.05,
-                                        stage2_trains_mapper=False),
+                                        mapper_lr_multiplier=1.0, warmup_steps=50, cc3m_chat_fraction=0.05),
             )
         raise MiniGPT5Error(f"unknown preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
 

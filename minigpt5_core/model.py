@@ -366,7 +366,8 @@ class MiniGPT5(nn.Module):
     def losses(self, batch: Sequence[TrainingSample], stage: int, generator: torch.Generator | None = None) -> LossOutput:
         """L = w_text*L_text + w_ldm*L_LDM + w_cap*L_CAP with CFG dropout (MINIGPT5_SPEC.md §4).
 
-        L_CAP applies in stage 1 when every sample has captions. `generator` seeds CFG dropout and noise.
+        L_CAP applies, in either stage, when every sample of the batch carries captions (the official rule:
+        CC3M samples do, its VIST loader's do not). `generator` seeds CFG dropout and noise.
         """
         self._require_tokenizer()
         if stage not in (1, 2):
@@ -408,7 +409,7 @@ class MiniGPT5(nn.Module):
             target_images, conditioning, min_snr_gamma=self.config.diffusion.min_snr_gamma, generator=generator
         )
         caption_loss = None
-        if stage == 1 and all(s.captions is not None and len(s.captions) == len(s.output_images) for s in batch):
+        if all(s.captions is not None and len(s.captions) == len(s.output_images) for s in batch):
             captions = [c if k else "" for c, k in zip([c for s in batch for c in s.captions], keep.tolist())]
             with torch.no_grad():
                 target = self.image_generator.caption_features(captions, self.config.diffusion.caption_max_length)

@@ -76,7 +76,9 @@ def vist_samples(
 ) -> list[TrainingSample]:
     """All steps of one story for `task` in {"gen", "multimodal", "understanding"}.
 
-    Step k sees the previous captions each followed by its picture (ground-truth history).
+    Step k sees the previous captions each followed by its picture (ground-truth history). The samples
+    carry no `captions` (a story sentence is not a description of its picture), so L_CAP does not
+    apply to them, as in the official VIST loader.
     """
     if len(captions) != len(images):
         raise ValueError(f"a story needs one image per caption, got {len(captions)} captions and {len(images)} images")
@@ -86,10 +88,10 @@ def vist_samples(
         history, history_images = captions[:k], list(images[:k])
         if task == "gen":
             source = _vist_source(history, GEN_INSTRUCTION.format(caption=caption), system)
-            samples.append(TrainingSample(source, f"{group} ###", history_images, [images[k]], [caption]))
+            samples.append(TrainingSample(source, f"{group} ###", history_images, [images[k]]))
         elif task == "multimodal":
             source = _vist_source(history, NEXT_SCENE_INSTRUCTION, system)
-            samples.append(TrainingSample(source, f"{caption} {group} ###", history_images, [images[k]], [caption]))
+            samples.append(TrainingSample(source, f"{caption} {group} ###", history_images, [images[k]]))
         elif task == "understanding":
             source = _vist_source(history, f"{IMAGE_TAG} {UNDERSTAND_INSTRUCTION}", system)
             samples.append(TrainingSample(source, f"{caption} ###", history_images + [images[k]], []))

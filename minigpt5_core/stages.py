@@ -3,9 +3,7 @@
 | stage | LLM                                   | mapper fc | transformer | queries |
 |-------|---------------------------------------|-----------|-------------|---------|
 | 1     | only the 9 new rows of embed/lm_head  | yes       | yes         | yes     |
-| 2     | LoRA on q_proj, v_proj + the 9 rows   | no        | yes (*)     | no      |
-
-(*) unless `TrainingConfig.stage2_trains_mapper` is False.
+| 2     | LoRA on q_proj, v_proj + the 9 rows   | no        | yes         | no      |
 
 The rows are trained with peft's trainable-token adapters, so every other row stays bit-identical
 even under AdamW weight decay (the official gradient mask lets decay move "frozen" rows).
@@ -68,7 +66,7 @@ def configure(model: "MiniGPT5", stage: int) -> None:
     if model.image_generator is not None:
         model.image_generator.requires_grad_(False)
     mapper = model.mapper
-    mapper.llm_to_t2i_mapping.requires_grad_(stage == 1 or model.config.training.stage2_trains_mapper)
+    mapper.llm_to_t2i_mapping.requires_grad_(True)
     mapper.fc.requires_grad_(stage == 1)
     mapper.t2i_decoder_prompt.requires_grad_(stage == 1)
 
@@ -79,8 +77,7 @@ def parameter_groups(model: "MiniGPT5", stage: int) -> list[dict]:
     named = model.trainable_parameters(stage)
     mapper = [p for n, p in named.items() if n.startswith("mapper.")]
     rest = [p for n, p in named.items() if not n.startswith("mapper.")]
-    groups = [
+    return [
         {"params": rest, "lr": train_cfg.learning_rate},
         {"params": mapper, "lr": train_cfg.learning_rate * train_cfg.mapper_lr_multiplier},
     ]
-    return [g for g in groups if g["params"]]

@@ -60,3 +60,13 @@ def test_stories_feed_the_vist_prompt_builders_unchanged():
     samples = vist_samples([s.narration for s in steps], [s.picture() for s in steps], "multimodal")
     assert len(samples) == STORY_STEPS
     assert samples[-1].target.startswith(steps[-1].narration)
+
+
+def test_story_samples_carry_the_scene_description_of_their_target_picture_as_caption():
+    from minigpt5_core.shapes import data, describe
+
+    story = ShapesWorld(0).story(3)
+    for task in ("gen", "multimodal"):
+        samples = data.story_samples(story, task, "", 8)
+        assert [s.captions for s in samples] == [[describe(step.scene)] for step in story]
+    assert all(s.captions is None for s in data.story_samples(story, "understanding", "", 8))

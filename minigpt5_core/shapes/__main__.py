@@ -1,7 +1,7 @@
 """`python -m minigpt5_core.shapes train|eval` — train the bundled shapes-world model, or evaluate it.
 
-    python -m minigpt5_core.shapes train --out out/shapes            the full model (resumable; ~75 min)
-    python -m minigpt5_core.shapes train --out out/shapes --variants full,no-stage1,no-cfg,no-caption-loss,stage2-trains-mapper
+    python -m minigpt5_core.shapes train --out out/shapes            the full model (resumable; ~80 min)
+    python -m minigpt5_core.shapes train --out out/shapes --variants full,no-stage1,no-cfg,no-caption-loss
     python -m minigpt5_core.shapes train --out out/shapes --ship     ... and copy the full model and the
                                                                      judge into minigpt5_core/assets/
     python -m minigpt5_core.shapes eval                              the table for the shipped model
@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minigpt5_core.shapes", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train every phase (about 75 min on 2 shared CPU cores)")
+    train = sub.add_parser("train", help="train every phase (about 80 min on 2 CPU cores)")
     train.add_argument("--out", default="out/shapes", help="working folder; finished phases are skipped")
     train.add_argument("--variants", default="full",
                        help=f"comma-separated MiniGPT-5 variants: {', '.join(VARIANTS)} "
-                            "(default: full; each ablation adds about 20 min)")
+                            "(default: full; each ablation adds about 30 min)")
     train.add_argument("--ship", action="store_true", help=f"copy the full model to {DEFAULT_MODEL}")
     ev = sub.add_parser("eval", help="print the evaluation table")
     ev.add_argument("--model", default=str(DEFAULT_MODEL), help="the full model's folder")

@@ -7,6 +7,7 @@ Training and evaluation draw from different world seeds (`TRAIN_SEED`, `EVAL_SEE
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from ..prompts import (
     TrainingSample,
     chat_prompt,
     chat_turn,
+    vist_samples,
     voken_group,
 )
 from ..tokens import IMAGE_TAG
@@ -77,6 +79,16 @@ def caption_sample(scene: Scene, rng: random.Random, chat_fraction: float, num_v
                        num_vokens=num_vokens)
 
 
+def story_samples(story: list[StoryStep], task: str, system: str, num_vokens: int) -> list[TrainingSample]:
+    """VIST-form samples of one story (`minigpt5_core.prompts.vist_samples`), each carrying the exact
+    scene description of its target picture as its caption: unlike a VIST photo, every shapes picture
+    has a true caption, so the caption loss applies in stage 2 as it does to CC3M pairs."""
+    samples = vist_samples([s.narration for s in story], story_pictures(story), task, system=system,
+                           num_vokens=num_vokens)
+    return [replace(sample, captions=[describe(step.scene)] if sample.output_images else None)
+            for sample, step in zip(samples, story)]
+
+
 def story_chat_sample(story: list[StoryStep], system: str, num_vokens: int) -> TrainingSample:
     """The multi-turn form `MiniGPT5.story` writes: the opening line, then page after page of
     narration + picture, each page asked for with "Tell me the next scene with image."."""
@@ -85,7 +97,7 @@ def story_chat_sample(story: list[StoryStep], system: str, num_vokens: int) -> T
     pages = [f"{step.narration} {group} ###" for step in story[1:]]
     target = f"Human: {NEXT_SCENE_INSTRUCTION} ###Assistant: ".join(pages)
     images = story_pictures(story[1:])
-    return TrainingSample(source, target, [], images, [s.narration for s in story[1:]])
+    return TrainingSample(source, target, [], images, [describe(s.scene) for s in story[1:]])
 
 
 def pretraining_samples(story: list[StoryStep], system: str, rng: random.Random) -> list[TrainingSample]:

@@ -5,10 +5,12 @@
     vae         a tiny AutoencoderKL, 32 px -> 16x16x4 (scaling_factor = 1/std of its latents)
     generator   the Stable Diffusion analog: CLIPTextModel + UNet2DConditionModel trained on captions,
                 clean-sample prediction, cosine schedule, 10% empty captions (for guidance)
-    lm          the MiniGPT-4 analog: vision encoder + Q-Former + projection + Llama trained on
-                captioning and story text (all text targets)
-    variants    MiniGPT-5 stage 1 (caption pairs) and stage 2 (stories) with `MiniGPT5.losses`,
-                for the full model and the ablations
+    vision      the BLIP-2 analog: ViT + Q-Former pretrained to make every object readable from the
+                query tokens, frozen afterwards
+    lm          the MiniGPT-4 analog: projection + Llama trained on captioning and story text (all
+                text targets) over the frozen vision encoder
+    variants    MiniGPT-5 stage 1 (caption pairs) and stage 2 (stories; every picture carries its exact
+                scene caption) with `MiniGPT5.losses`, for the full model and the ablations
 
 A phase whose folder exists is skipped, so an interrupted run resumes. Everything is seeded.
 """
@@ -37,7 +39,6 @@ from .. import stages
 from ..config import MiniGPT5Config
 from ..diffusion import ImageGenerator
 from ..model import IGNORE_INDEX, MiniGPT5
-from ..prompts import vist_samples
 from ..vision import ImageEncoder, preprocess_images
 from . import data
 from .judge import train_judge
@@ -54,7 +55,7 @@ class Steps:
     vision: int = 2000
     lm: tuple[int, ...] = (500,) * 6
     stage1: int = 1000
-    stage2: int = 800
+    stage2: tuple[int, ...] = (800, 800)  # rounds, each with its own warm-up and decay
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,6 @@ class Variant:
     stage1: bool = True
     cfg_dropout: float | None = None
     caption_loss_weight: float | None = None
-    stage2_trains_mapper: bool | None = None
 
 
 VARIANTS = {
@@ -72,7 +72,6 @@ VARIANTS = {
     "no-stage1": Variant(stage1=False),
     "no-cfg": Variant(cfg_dropout=0.0),
     "no-caption-loss": Variant(caption_loss_weight=0.0),
-    "stage2-trains-mapper": Variant(stage2_trains_mapper=True),  # the official stage 2
 }
 
 
@@ -365,8 +364,6 @@ def train_variant(out: Path, lm_dir: Path, generator_dir: Path, config: MiniGPT5
         model.config.diffusion.guidance_scale = 1.0  # no learned null: sample without guidance
     if variant.caption_loss_weight is not None:
         train_cfg.caption_loss_weight = variant.caption_loss_weight
-    if variant.stage2_trains_mapper is not None:
-        train_cfg.stage2_trains_mapper = variant.stage2_trains_mapper
     world, rng = ShapesWorld(data.TRAIN_SEED), random.Random(seed)
     n = model.config.num_vokens
     system = model.config.system_prompt
@@ -378,11 +375,9 @@ def train_variant(out: Path, lm_dir: Path, generator_dir: Path, config: MiniGPT5
     def stage2_batch(step: int):
         batch = []
         for _ in range(2):
-            story = world.story(rng.randrange(10**6), steps=data.STORY_PAGES + 1)
-            images = data.story_pictures(story[:5])
-            captions = [s.narration for s in story[:5]]
-            gen = vist_samples(captions, images, "gen", system=system, num_vokens=n)
-            mm = vist_samples(captions, images, "multimodal", system=system, num_vokens=n)
+            story = world.story(rng.randrange(10**6))
+            gen = data.story_samples(story, "gen", system, n)
+            mm = data.story_samples(story, "multimodal", system, n)
             batch += rng.sample(gen, 2) + rng.sample(mm, 2)
         batch.append(data.story_chat_sample(world.story(rng.randrange(10**6), steps=data.STORY_PAGES + 1),
                                             system, n))
@@ -390,8 +385,13 @@ def train_variant(out: Path, lm_dir: Path, generator_dir: Path, config: MiniGPT5
 
     if variant.stage1:
         _run_stage(model, 1, steps.stage1, stage1_batch, seed, f"{name}: stage 1")
-    _run_stage(model, 2, steps.stage2, stage2_batch, seed + 1, f"{name}: stage 2")
-    stages.merge_adapters(model)
+    for r, round_steps in enumerate(steps.stage2):
+        if r:  # later rounds start from the merged model with a fresh LoRA, seeded per round
+            torch.manual_seed(seed + r)
+            rng.seed(seed + r)
+        _run_stage(model, 2, round_steps, stage2_batch, seed + 1 + r,
+                   f"{name}: stage 2 round {r + 1}/{len(steps.stage2)}")
+        stages.merge_adapters(model)
     model.save_pretrained(out)
 
 
