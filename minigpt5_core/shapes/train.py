@@ -81,6 +81,16 @@ def _log(bar: tqdm, step: int, every: int, **values: float) -> None:
         tqdm.write(f"  step {step}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
 
 
+def _optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                    schedule: torch.optim.lr_scheduler.LRScheduler, params: list[torch.nn.Parameter]) -> None:
+    """One clipped (norm 1) AdamW step and a scheduler step: every phase but the VAE trains this way."""
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    schedule.step()
+
+
 def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then linear decay to zero (the official schedule)."""
     return torch.optim.lr_scheduler.LambdaLR(
@@ -176,11 +186,7 @@ def train_generator(out: Path, vae_dir: Path, tokenizer_dir: Path, config: MiniG
             noisy = generator.scheduler.add_noise(latents, noise, t)
             pred = unet(noisy, t, encoder_hidden_states=cond).sample
             loss = F.mse_loss(pred, latents)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
+            _optimizer_step(loss, optimizer, schedule, params)
             _log(bar, step, 200, x0_mse=loss.item(), snr_mid=float(alphas[500] / (1 - alphas[500])))
     generator.requires_grad_(False)
     generator.eval()
@@ -235,11 +241,7 @@ def train_vision(out: Path, config: MiniGPT5Config, steps: int, seed: int = 0) -
             logits = head(encoder.query_states(_encoder_pixels(batch, vision.image_size, rng)).flatten(1))
             labels = torch.tensor([vision_labels(s) for s in batch])
             loss = F.cross_entropy(logits.view(-1, VISION_CLASSES), labels.view(-1))
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
+            _optimizer_step(loss, optimizer, schedule, params)
             _log(bar, step, 200, ce=loss.item())
     encoder.eval()
     check = [ShapesWorld(data.EVAL_SEED).scene(i) for i in range(300)]
@@ -314,11 +316,7 @@ def lm_round(model: MiniGPT5, steps: int, seed: int, desc: str) -> None:
                 story = world.story(rng.randrange(10**6), steps=data.STORY_PAGES + 2)
                 batch += data.pretraining_samples(story, model.config.system_prompt, rng)
             loss = text_loss(model, batch)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
+            _optimizer_step(loss, optimizer, schedule, params)
             _log(bar, step, 100, text=loss.item())
     model.requires_grad_(False)
     model.eval()
@@ -338,11 +336,7 @@ def _run_stage(model: MiniGPT5, stage: int, steps: int, sampler, seed: int, desc
     with tqdm(range(steps), desc=desc, unit="step") as bar:
         for step in bar:
             out = model.losses(sampler(step), stage, gen)
-            optimizer.zero_grad()
-            out.total.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
+            _optimizer_step(out.total, optimizer, schedule, params)
             values = {"total": out.total.item(), "text": out.text.item(), "ldm": out.ldm.item()}
             if out.caption is not None:
                 values["cap"] = out.caption.item()
