@@ -13,7 +13,7 @@ FEW = Steps(judge=2, vae=2, generator=2, vision=2, lm=(2,), stage1=2, stage2=(2,
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("shapes")
-    train_all(out, variants=["full", "no-stage1"], steps=FEW)
+    train_all(out, variants=["full", "no-stage1"], steps=FEW, workers=2)  # the default: worker processes
     return out
 
 
@@ -35,7 +35,7 @@ def test_the_trained_variant_loads_and_draws(trained):
 
 
 def test_a_second_run_skips_finished_phases(trained, capsys):
-    train_all(trained, variants=["full"], steps=FEW)
+    train_all(trained, variants=["full"], steps=FEW, workers=1)
     captured = capsys.readouterr()
     assert "variants/full exists, skipped" in (captured.out + captured.err).replace("\\", "/")
 

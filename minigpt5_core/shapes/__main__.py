@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--variants", default="full",
                        help=f"comma-separated MiniGPT-5 variants: {', '.join(VARIANTS)} "
                             "(default: full; each ablation adds about 30 min)")
+    train.add_argument("--workers", type=int, default=2,
+                       help="processes training independent phases side by side (default 2: the image "
+                            "generator beside the language model, then two variants at a time)")
     train.add_argument("--ship", action="store_true", help=f"copy the full model to {DEFAULT_MODEL}")
     ev = sub.add_parser("eval", help="print the evaluation table")
     ev.add_argument("--model", default=str(DEFAULT_MODEL), help="the full model's folder")
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
         train_all(args.out, variants=variants, ship=DEFAULT_MODEL if args.ship else None,
-                  judge_dir=DEFAULT_JUDGE if args.ship else None)
+                  judge_dir=DEFAULT_JUDGE if args.ship else None, workers=args.workers)
         return 0
     from .evaluate import evaluate_table
 

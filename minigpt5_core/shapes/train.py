@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import copy
 import json
+import multiprocessing
+import os
 import random
 import shutil
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -349,6 +352,7 @@ def train_variant(out: Path, lm_dir: Path, generator_dir: Path, config: MiniGPT5
     """MiniGPT-5 stages 1 and 2 on top of the LM phase, with `config`'s training settings (the LM
     folder's own copy may predate them) changed as the variant says."""
     variant = VARIANTS[name]
+    torch.manual_seed(seed)  # the LoRA initialisation: the same in a worker process as in this one
     model = MiniGPT5.from_pretrained(lm_dir, image_generator=ImageGenerator.from_folder(generator_dir))
     model.config.training = copy.deepcopy(config.training)
     model.config.diffusion.guidance_scale = config.diffusion.guidance_scale
@@ -392,35 +396,67 @@ def train_variant(out: Path, lm_dir: Path, generator_dir: Path, config: MiniGPT5
 # ---- the whole run ---------------------------------------------------------------------------------------
 
 
+def _phase(name: str, folder: Path, run, *args) -> Path:
+    """Run one phase into `folder` (through a `.partial` folder, renamed when done); skip it if it exists."""
+    if folder.exists():
+        tqdm.write(f"[{name}] {folder} exists, skipped")
+        return folder
+    tqdm.write(f"[{name}] -> {folder}")
+    t0 = time.time()
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    run(staging, *args)
+    staging.rename(folder)
+    tqdm.write(f"[{name}] done in {(time.time() - t0) / 60:.1f} min")
+    return folder
+
+
+def _save_tokenizer(folder: Path) -> None:
+    data.build_tokenizer().save_pretrained(folder)
+
+
+def _image_generator_phases(out: Path, tok: Path, config: MiniGPT5Config, steps: Steps) -> Path:
+    vae = _phase("vae", out / "vae", train_vae, steps.vae)
+    return _phase("generator", out / "generator", train_generator, vae, tok, config, steps.generator)
+
+
+def _language_phases(out: Path, tok: Path, config: MiniGPT5Config, steps: Steps) -> Path:
+    vision = _phase("vision", out / "vision", train_vision, config, steps.vision)
+    return _phase("lm", out / "lm", train_lm, tok, vision, config, steps.lm)
+
+
+def _share_the_cores(workers: int) -> None:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def _executor(workers: int) -> Executor:
+    """Worker processes (spawned: each imports torch afresh and gets its share of the cores), or, for
+    one worker, a single thread that runs the phases one after another in this process."""
+    if workers <= 1:
+        return ThreadPoolExecutor(max_workers=1)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_share_the_cores, initargs=(workers,))
+
+
 def train_all(out: str | Path, *, variants: list[str], steps: Steps = Steps(), ship: Path | None = None,
-              judge_dir: Path | None = None) -> Path:
+              judge_dir: Path | None = None, workers: int = 2) -> Path:
+    """Every phase, `workers` at a time where they do not depend on each other: the image generator
+    (vae, generator) beside the language side (vision, lm) and the judge, then the variants."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config = MiniGPT5Config.preset("toy")
     started = time.time()
-
-    def phase(name: str, folder: Path, run) -> Path:
-        if folder.exists():
-            tqdm.write(f"[{name}] {folder} exists, skipped")
-            return folder
-        tqdm.write(f"[{name}] -> {folder}")
-        t0 = time.time()
-        staging = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        run(staging)
-        staging.rename(folder)
-        tqdm.write(f"[{name}] done in {time.time() - t0:.0f} s")
-        return folder
-
-    tok = phase("tokenizer", out / "tokenizer", lambda d: data.build_tokenizer().save_pretrained(d))
-    judge = phase("judge", out / "judge", lambda d: train_judge(d, steps.judge))
-    vae = phase("vae", out / "vae", lambda d: train_vae(d, steps.vae))
-    sd = phase("generator", out / "generator", lambda d: train_generator(d, vae, tok, config, steps.generator))
-    vision = phase("vision", out / "vision", lambda d: train_vision(d, config, steps.vision))
-    lm = phase("lm", out / "lm", lambda d: train_lm(d, tok, vision, config, steps.lm))
-    for name in variants:
-        phase(f"variant {name}", out / "variants" / name, lambda d, name=name: train_variant(d, lm, sd, config, name, steps))
+    tok = _phase("tokenizer", out / "tokenizer", _save_tokenizer)
+    with _executor(workers) as pool:
+        sd = pool.submit(_image_generator_phases, out, tok, config, steps)
+        lm = pool.submit(_language_phases, out, tok, config, steps)
+        judge = pool.submit(_phase, "judge", out / "judge", train_judge, steps.judge)
+        sd, lm, judge = sd.result(), lm.result(), judge.result()
+        runs = [pool.submit(_phase, f"variant {name}", out / "variants" / name, train_variant, lm, sd, config,
+                            name, steps) for name in variants]
+        for run in runs:
+            run.result()
     tqdm.write(f"training finished in {(time.time() - started) / 60:.1f} min (this run)")
     (out / "steps.json").write_text(json.dumps({k: v for k, v in steps.__dict__.items()}, indent=2))
     if ship is not None and "full" in variants:
