@@ -70,3 +70,24 @@ def test_story_samples_carry_the_scene_description_of_their_target_picture_as_ca
         samples = data.story_samples(story, task, "", 8)
         assert [s.captions for s in samples] == [[describe(step.scene)] for step in story]
     assert all(s.captions is None for s in data.story_samples(story, "understanding", "", 8))
+
+
+def test_language_model_samples_say_what_the_world_shows():
+    import random
+
+    from minigpt5_core.prompts import GEN_INSTRUCTION, UNDERSTAND_INSTRUCTION
+    from minigpt5_core.shapes import data, describe
+
+    story = ShapesWorld(0).story(7, steps=7)
+    pictures = [p.tobytes() for p in data.story_pictures(story)]
+    samples = data.pretraining_samples(story, "", random.Random(0))
+    captions = [s for s in samples if UNDERSTAND_INSTRUCTION in s.source]
+    scenes = [s for s in samples if GEN_INSTRUCTION.split("{")[0] in s.source]
+    assert len(captions) == 2 and len(scenes) == 2
+    for sample in captions:
+        (image,) = sample.input_images
+        assert sample.target == f"{describe(story[pictures.index(image.tobytes())].scene)} ###"
+    for sample in scenes:  # the history's pictures, then the narration of the step whose scene is the target
+        k = len(sample.input_images)
+        assert [im.tobytes() for im in sample.input_images] == pictures[:k]
+        assert story[k].narration in sample.source and sample.target == f"{describe(story[k].scene)} ###"

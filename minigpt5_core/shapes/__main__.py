@@ -1,6 +1,6 @@
 """`python -m minigpt5_core.shapes train|eval` — train the bundled shapes-world model, or evaluate it.
 
-    python -m minigpt5_core.shapes train --out out/shapes            the full model (resumable; ~80 min)
+    python -m minigpt5_core.shapes train --out out/shapes            the full model (resumable; 77 min timed)
     python -m minigpt5_core.shapes train --out out/shapes --variants full,no-stage1,no-cfg,no-caption-loss
     python -m minigpt5_core.shapes train --out out/shapes --ship     ... and copy the full model and the
                                                                      judge into minigpt5_core/assets/
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minigpt5_core.shapes", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train every phase (about 80 min on 2 CPU cores)")
+    train = sub.add_parser("train", help="train every phase (77 min timed on 2 CPU cores)")
     train.add_argument("--out", default="out/shapes", help="working folder; finished phases are skipped")
     train.add_argument("--variants", default="full",
                        help=f"comma-separated MiniGPT-5 variants: {', '.join(VARIANTS)} "

@@ -101,20 +101,25 @@ def story_chat_sample(story: list[StoryStep], system: str, num_vokens: int) -> T
 
 
 def pretraining_samples(story: list[StoryStep], system: str, rng: random.Random) -> list[TrainingSample]:
-    """Text-only samples for the MiniGPT-4 analog: it learns to see (caption a picture), to continue a
-    story (next narration) and the world's rules (the scene after a narration), in the chat format."""
+    """Text-only samples for the MiniGPT-4 analog, in the chat format: it learns to see (caption two of
+    the story's pictures), the world's rules (the scene after a narration, at two points of the story),
+    and to continue a story (the next narration; the whole story page by page).
+
+    Two captions and two scene descriptions per story rather than one each: with one, the LM mixed the
+    attributes of two objects and captioned 3 of 14 held-out two-object pictures exactly after 3000
+    steps; with two, 6 of 14 (gen attribute accuracy of the final model 0.795 against 0.771)."""
     images = story_pictures(story)
-    k = rng.randrange(len(story))
-    history = " ".join(f"{s.narration} {IMAGE_TAG}" for s in story[:k])
-    def source(instruction: str) -> str:
+
+    def source(k: int, instruction: str) -> str:
+        history = " ".join(f"{s.narration} {IMAGE_TAG}" for s in story[:k])
         return chat_prompt(f"{history} {instruction}".strip(), system)
-    samples = [
-        TrainingSample(chat_prompt(f"{IMAGE_TAG} {UNDERSTAND_INSTRUCTION}", system), f"{describe(story[k].scene)} ###",
-                       [images[k]]),
-        TrainingSample(source(NEXT_SCENE_INSTRUCTION), f"{story[k].narration} ###", images[:k]),
-        TrainingSample(source(GEN_INSTRUCTION.format(caption=story[k].narration)), f"{describe(story[k].scene)} ###",
-                       images[:k]),
-    ]
+
+    samples = [TrainingSample(chat_prompt(f"{IMAGE_TAG} {UNDERSTAND_INSTRUCTION}", system),
+                              f"{describe(story[k].scene)} ###", [images[k]]) for k in rng.sample(range(len(story)), 2)]
+    samples += [TrainingSample(source(k, GEN_INSTRUCTION.format(caption=story[k].narration)),
+                               f"{describe(story[k].scene)} ###", images[:k]) for k in rng.sample(range(len(story)), 2)]
+    k = rng.randrange(len(story))
+    samples.append(TrainingSample(source(k, NEXT_SCENE_INSTRUCTION), f"{story[k].narration} ###", images[:k]))
     pages = [f"{s.narration} ###" for s in story[1:]]
     samples.append(TrainingSample(chat_prompt(f"{story[0].narration} {NEXT_SCENE_INSTRUCTION}", system),
                                   f"Human: {NEXT_SCENE_INSTRUCTION} ###Assistant: ".join(pages)))

@@ -226,7 +226,9 @@ def train_vision(out: Path, config: MiniGPT5Config, steps: int, seed: int = 0) -
     """ViT + Q-Former pretrained so that every slot's object can be read from the query tokens (a linear
     head over them predicts shape, colour and size per slot), then frozen in the LM phase, as MiniGPT-4
     freezes BLIP-2's encoder. Trained jointly with the LM from scratch instead, the encoder collapsed to
-    a constant output (std across images 0.002) and the LM learnt to ignore pictures."""
+    a constant output (std across images 0.002) and the LM learnt to ignore pictures. A head that reads
+    slot i from query token i alone also reached 1.0, but an LM over that encoder captioned almost no
+    held-out picture after 2500 steps, so the head reads all query tokens together."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     vision = config.vision
