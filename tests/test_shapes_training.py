@@ -44,3 +44,14 @@ def test_vision_labels_name_shape_colour_and_size_per_slot():
     small, large = Thing("circle", "red", "small", "left"), Thing("circle", "red", "large", "right")
     labels = vision_labels((small, large))
     assert labels[1] == 0 and labels[0] != 0 and labels[2] == labels[0] + 1
+
+
+@pytest.mark.parametrize("argv, problem", [(["--workers", "0"], "--workers must be at least 1"),
+                                           (["--variants", "full,bigger"], "unknown variants")])
+def test_train_command_rejects_bad_options_before_training(tmp_path, capsys, argv, problem):
+    from minigpt5_core.shapes.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--out", str(tmp_path / "out"), *argv])
+    assert problem in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

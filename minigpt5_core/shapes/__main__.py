@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.command == "train":
+        if args.workers < 1:
+            parser.error(f"--workers must be at least 1, got {args.workers}")
         variants = [v for v in args.variants.split(",") if v]
         unknown = set(variants) - set(VARIANTS)
         if unknown:
