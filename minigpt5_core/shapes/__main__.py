@@ -14,8 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "shapes-default"
 DEFAULT_JUDGE = ASSETS / "shapes-judge"
@@ -42,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--judge", default=str(DEFAULT_JUDGE))
     ev.add_argument("--stories", type=int, default=20, help="evaluation stories (5 steps each)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.command == "train":
         if args.workers < 1:
             parser.error(f"--workers must be at least 1, got {args.workers}")

@@ -114,8 +114,8 @@ def pretraining_samples(story: list[StoryStep], system: str, rng: random.Random)
         history = " ".join(f"{s.narration} {IMAGE_TAG}" for s in story[:k])
         return chat_prompt(f"{history} {instruction}".strip(), system)
 
-    samples = [TrainingSample(chat_prompt(f"{IMAGE_TAG} {UNDERSTAND_INSTRUCTION}", system),
-                              f"{describe(story[k].scene)} ###", [images[k]]) for k in rng.sample(range(len(story)), 2)]
+    samples = [TrainingSample(source(0, f"{IMAGE_TAG} {UNDERSTAND_INSTRUCTION}"), f"{describe(story[k].scene)} ###",
+                              [images[k]]) for k in rng.sample(range(len(story)), 2)]
     samples += [TrainingSample(source(k, GEN_INSTRUCTION.format(caption=story[k].narration)),
                                f"{describe(story[k].scene)} ###", images[:k]) for k in rng.sample(range(len(story)), 2)]
     k = rng.randrange(len(story))
