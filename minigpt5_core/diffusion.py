@@ -7,6 +7,7 @@ caption loss only, SD's own text encoder. Sampling goes through diffusers' Stabl
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,9 @@ class ImageGenerator(nn.Module):
         conditions SD itself, so the text encoder in the file is skipped. The diffusers configs come from
         `config`, a folder with unet/config.json, vae/config.json and scheduler/scheduler_config.json; by
         default the SD 2.1-base configs shipped in this package. Nothing is fetched from a hub.
+
+        The 768-v file (v2-1_768-ema-pruned, same layout) is recognised as ComfyUI recognises it
+        (`prediction_type`) and sampled with v-prediction; MiniGPT-5 was trained with the 512 base model.
         """
         path = Path(path)
         config = Path(config) if config is not None else SD21_BASE_CONFIG
@@ -154,8 +158,10 @@ class ImageGenerator(nn.Module):
                     f"(e.g. {', '.join(missing[:5])}); MiniGPT-5 needs Stable Diffusion 2.1-base (v2-1_512-ema-pruned)"
                 )
             parts[name] = model
+        prediction = prediction_type(checkpoint)
         del checkpoint
-        scheduler = DDIMScheduler.from_pretrained(config / "scheduler", local_files_only=True)
+        scheduler = DDIMScheduler.from_pretrained(config / "scheduler", local_files_only=True,
+                                                  prediction_type=prediction)
         return cls(parts["unet"], parts["vae"], scheduler)
 
     def save(self, folder: str | Path) -> None:
@@ -290,6 +296,26 @@ def _check_single_file(checkpoint: dict[str, torch.Tensor], path: Path, unet_con
             f"{path} looks like {family} (cross-attention width {context.shape[-1]}); MiniGPT-5's conditioning is "
             f"{expected} wide: use Stable Diffusion 2.1-base (v2-1_512-ema-pruned)"
         )
+
+
+# SD 2.x files do not say what their UNet predicts; ComfyUI (comfy/supported_models.py, SD20.model_type)
+# reads it from the spread of one LayerNorm bias in the last output block, and so do we: above 0.09 it is
+# the 768-v model (v2-1_768-ema-pruned, v-prediction), below it SD 2.1-base (epsilon).
+V_PREDICTION_STD = 0.09
+_LAST_NORM = re.compile(re.escape(UNET_PREFIX) + r"output_blocks\.(\d+)\.1\.transformer_blocks\.0\.norm1\.bias")
+
+
+def prediction_type(checkpoint: dict[str, torch.Tensor]) -> str:
+    """"v_prediction" for a v-prediction SD 2.x UNet (the 768-v file), else "epsilon"; the file itself
+    records neither. Sampling the 768-v UNet as epsilon draws noise, so the scheduler must know."""
+    conv_in = checkpoint.get(UNET_PREFIX + "input_blocks.0.0.weight")
+    if conv_in is not None and conv_in.shape[1] != 4:
+        return "epsilon"  # SD 2.x inpainting UNets (9 input channels) are epsilon models
+    blocks = [(int(m.group(1)), key) for key in checkpoint if (m := _LAST_NORM.fullmatch(key))]
+    if not blocks:
+        return "epsilon"
+    spread = torch.std(checkpoint[max(blocks)[1]].float(), unbiased=False).item()
+    return "v_prediction" if spread > V_PREDICTION_STD else "epsilon"
 
 
 def images_to_tensor(images: list[Image.Image], size: int) -> torch.Tensor:

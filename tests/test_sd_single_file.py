@@ -139,6 +139,31 @@ def test_the_shipped_configs_are_the_default(sd_file, monkeypatch):
     assert list(ImageGenerator.from_single_file(path).unet.config.block_out_channels) == [320]
 
 
+def test_the_768_v_file_is_sampled_with_v_prediction(sd_file, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path, *_, configs = sd_file
+    assert ImageGenerator.from_single_file(path, config=configs).scheduler.config.prediction_type == "epsilon"
+    state = load_file(path)
+    last = max(k for k in state if k.endswith(".1.transformer_blocks.0.norm1.bias") and "output_blocks" in k)
+    state[last] = torch.randn(state[last].shape, generator=torch.Generator().manual_seed(0)).half() * 0.2
+    save_file(state, tmp_path / "v2-1_768-ema-pruned.safetensors")
+    generator = ImageGenerator.from_single_file(tmp_path / "v2-1_768-ema-pruned.safetensors", config=configs)
+    assert generator.scheduler.config.prediction_type == "v_prediction"
+
+
+def test_prediction_type_reads_the_last_output_block_as_comfyui_does():
+    from minigpt5_core.diffusion import prediction_type
+
+    key = "model.diffusion_model.output_blocks.{}.1.transformer_blocks.0.norm1.bias"
+    spread = torch.tensor([-0.15, -0.05, 0.05, 0.15])  # std 0.11
+    assert prediction_type({key.format(11): spread, key.format(2): spread * 0}) == "v_prediction"
+    assert prediction_type({key.format(11): spread * 0.2, key.format(2): spread}) == "epsilon"
+    inpainting = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 9, 3, 3), key.format(11): spread}
+    assert prediction_type(inpainting) == "epsilon"
+    assert prediction_type({}) == "epsilon"
+
+
 # ---- attaching it to a model -----------------------------------------------------------------------------------
 
 
