@@ -213,18 +213,34 @@ def _wds_caption(members: dict[str, tarfile.TarInfo], tar: tarfile.TarFile) -> s
     return None
 
 
+def _is_compressed(path: Path) -> bool:
+    return path.name.lower().endswith((".tar.gz", ".tgz"))
+
+
 def read_cc3m_shards(shards: str | Path | Sequence[str | Path], report: ReadReport) -> Iterator[CaptionRecord]:
     """img2dataset webdataset shards: members grouped by key (name up to the first dot after the last /).
 
     A sample needs an image (.jpg/.jpeg/.png/.webp) and a caption (.txt, else the `caption` of .json).
     A shard that is not a tar file, or is cut short, is counted and the shards after it still read.
+    Compressed shards (.tar.gz, .tgz) are refused: images are read in place by offset, which needs a
+    plain tar (img2dataset's default output).
     """
     if isinstance(shards, (str, Path)):
         root = Path(shards)
         shards = sorted(root.glob("*.tar")) if root.is_dir() else [root]
         if not shards:
+            compressed = [p.name for p in sorted(root.iterdir()) if _is_compressed(p)] if root.is_dir() else []
+            if compressed:
+                raise MiniGPT5Error(
+                    f"{root} holds {len(compressed)} compressed shards ({compressed[0]}, ...) and no plain *.tar: "
+                    "images are read from a shard by offset, so decompress them first (gunzip *.tar.gz; "
+                    "rename .tgz to .tar.gz before) or run img2dataset without compression"
+                )
             raise MiniGPT5Error(f"no *.tar shards in {root}")
     for shard in map(Path, shards):
+        if _is_compressed(shard):
+            report.skip("compressed shard (decompress it: gunzip)", str(shard))
+            continue
         try:
             tar = tarfile.open(shard, "r:")
         except (OSError, tarfile.TarError):

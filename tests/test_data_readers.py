@@ -131,6 +131,17 @@ def test_cc3m_webdataset_shards_group_by_key_and_count_broken_samples(tmp_path):
     assert len(source.batch(5)) == 5 and report.skipped["unreadable image"] >= 1
 
 
+def test_compressed_shards_are_refused_with_the_fix(tmp_path):
+    with tarfile.open(tmp_path / "00000.tar.gz", "w:gz") as tar:
+        _add(tar, "000000000.jpg", _jpg())
+        _add(tar, "000000000.txt", b"a green square")
+    with pytest.raises(MiniGPT5Error, match="1 compressed shards .*00000.tar.gz.*decompress them first"):
+        list(read_cc3m_shards(tmp_path, ReadReport("cc3m-wds")))
+    report = ReadReport("cc3m-wds")
+    assert list(read_cc3m_shards([tmp_path / "00000.tar.gz"], report)) == []
+    assert report.skipped["compressed shard (decompress it: gunzip)"] == 1
+
+
 # ---- VIST -------------------------------------------------------------------------------------------
 
 
