@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -400,6 +401,7 @@ def convert(
         write_weights(tensors(), staging, options.max_shard_bytes)
         tokenizer.save_pretrained(staging / TOKENIZER_DIR)
         provenance = {"sources": {k: v for k, v in names.items() if v != "None"}, "options": _options_dict(options),
+                      "paths": {k: None if v is None else str(v) for k, v in asdict(paths).items()},
                       "fingerprint": fingerprint(paths, options)}
         (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2))
 
@@ -450,7 +452,9 @@ def ensure_converted(
     """The converted folder for these files, converting on first use (what `LoadMiniGPT5` calls).
 
     The cache folder defaults to `minigpt5-converted/` next to the stage-1 file; a folder is reused
-    only when its recorded fingerprint (input paths, sizes, mtimes and options) matches.
+    only when its recorded fingerprint (input paths, sizes, mtimes and options) matches. After a new
+    conversion, folders that can never match again (their input files changed or are gone) are removed:
+    each is as large as the model.
     """
     options = options or ConvertOptions()
     cache_dir = Path(cache_dir) if cache_dir is not None else Path(paths.stage1).parent / "minigpt5-converted"
@@ -464,7 +468,27 @@ def ensure_converted(
                 return folder
         except json.JSONDecodeError:
             pass
-    return convert(paths, folder, options, progress)
+    convert(paths, folder, options, progress)
+    _remove_stale_conversions(cache_dir, keep=folder)
+    return folder
+
+
+def _remove_stale_conversions(cache_dir: Path, keep: Path) -> None:
+    """Delete converted folders whose recorded inputs no longer exist as they were. A folder made with
+    other options from the same, unchanged files is kept: it is still reachable."""
+    for folder in sorted(p for p in cache_dir.iterdir() if p.is_dir() and p != keep):
+        try:
+            record = json.loads((folder / PROVENANCE_FILE).read_text())
+            paths, options = OfficialPaths(**record["paths"]), ConvertOptions(**record["options"])
+        except (OSError, json.JSONDecodeError, KeyError, TypeError):
+            continue  # not ours, or written before inputs were recorded: leave it alone
+        try:
+            current = fingerprint(paths, options)
+        except OSError:
+            current = None  # an input file is gone
+        if current != record.get("fingerprint"):
+            logger.info("removing %s: it was converted from files that have changed since", folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---- command line -------------------------------------------------------------------------------

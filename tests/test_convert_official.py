@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,6 +141,19 @@ def test_ensure_converted_converts_once_then_reuses(files, tmp_path):
     assert calls and calls[-1] == len(calls)
     again = ensure_converted(paths, tmp_path / "cache", progress=lambda d, t, w: calls.append(-1))
     assert again == first and -1 not in calls
+
+
+def test_a_conversion_from_files_that_changed_since_is_removed(files, tmp_path):
+    paths = OfficialPaths(**{**vars(files), "stage2": None})
+    old = ensure_converted(paths, tmp_path / "cache")
+    other_options = ensure_converted(paths, tmp_path / "cache", options=ConvertOptions(dtype="fp16"))
+    stat = Path(files.stage1).stat()
+    os.utime(files.stage1, (stat.st_atime, stat.st_mtime + 60))  # the stage-1 file was replaced
+    new = ensure_converted(paths, tmp_path / "cache")
+    assert new != old and new.is_dir()
+    assert not old.exists() and not other_options.exists()  # both were made from the old file
+    unchanged = ensure_converted(paths, tmp_path / "cache", options=ConvertOptions(dtype="fp16"))
+    assert new.is_dir() and unchanged.is_dir()  # other options over the same files: still reachable
 
 
 def test_cli_converts_and_reports_errors(files, tmp_path, capsys):
