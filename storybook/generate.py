@@ -6,13 +6,13 @@ and importing stories needs neither torch nor a model.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from tqdm import tqdm
 
 from storybook.book import StoryInput, story_from_pages
 from storybook.errors import StorybookError
+from storybook.filehash import folder_sha256
 from storybook.manifest import ModelInfo
 
 DEFAULT_PROMPT = "A large blue square appears in the middle."  # the bundled model knows only the shapes world
@@ -35,14 +35,8 @@ def default_model_dir() -> Path | None:
 
 
 def checkpoint_hash(model_dir: Path) -> str:
-    """SHA-256 over every file of a model folder (names and bytes), recorded so a book names its model."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0")
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
+    """Identifies the model a book was drawn with (`storybook.filehash`: every file, read once until it changes)."""
+    return folder_sha256(model_dir)
 
 
 def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int, title: str | None = None,

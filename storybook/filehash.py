@@ -1,0 +1,71 @@
+"""SHA-256 of a model folder for a book's manifest, remembered per file.
+
+A converted MiniGPT-5 is about 14 GB: reading every byte for every book costs from seconds (SSD) to minutes
+(disk). Each file's digest is kept in a small JSON cache keyed by its absolute path, size and modification
+time (as AUTOMATIC1111's web UI keeps checkpoint hashes), so a folder is read once until a file changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+CACHE_DIR_NAME = "minigpt5-storybook"
+CACHE_FILE_NAME = "file-hashes.json"
+
+
+def default_cache_file() -> Path:
+    """`$XDG_CACHE_HOME/minigpt5-storybook/file-hashes.json` (`~/.cache/...` when XDG_CACHE_HOME is unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / CACHE_DIR_NAME / CACHE_FILE_NAME
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_cache(cache: Path) -> dict:
+    try:
+        data = json.loads(cache.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(cache: Path, entries: dict) -> None:
+    """Best effort: a read-only home only costs the next run a re-read. Written whole, then renamed."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(entries, indent=0, sort_keys=True))
+        partial.replace(cache)
+    except OSError:
+        pass
+
+
+def folder_sha256(folder: Path, cache: Path | None = None) -> str:
+    """"sha256:<hex>" over every file of `folder`: its relative name and its own SHA-256, in name order."""
+    cache = default_cache_file() if cache is None else cache
+    entries = _read_cache(cache)
+    changed = False
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        key = str(path.resolve())
+        known = entries.get(key)
+        if isinstance(known, dict) and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
+            file_digest = known["sha256"]
+        else:
+            file_digest = file_sha256(path)
+            entries[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": file_digest}
+            changed = True
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + file_digest.encode() + b"\n")
+    if changed:
+        _write_cache(cache, entries)
+    return "sha256:" + digest.hexdigest()
