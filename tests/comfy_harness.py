@@ -289,6 +289,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_child(proc: subprocess.Popen, timeout: float) -> None:
+    """Terminate a process this test session started (by its PID), killing it if it does not exit in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
 class ComfyServer:
     """`python main.py --cpu --listen 127.0.0.1 ...` in a child process (torchvision shim via a launcher)."""
 
@@ -363,13 +374,8 @@ class ComfyServer:
         raise AssertionError(f"prompt {prompt_id} did not finish within {timeout:.0f} s:\n{self.log()}")
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # our own child, by its PID
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=20)
+        if self.proc is not None:
+            stop_child(self.proc, timeout=20)
         if getattr(self, "_log", None) is not None:
             self._log.close()
             self._log = None

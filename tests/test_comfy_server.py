@@ -7,11 +7,13 @@ and models/, as a user with a shared model folder would configure it.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from comfy_fixtures import load_api_twin, shrink_for_cpu
+from browser import HeadlessPage
+from comfy_fixtures import WORKFLOWS, load_api_twin, shrink_for_cpu
 from comfy_harness import ComfyServer
 
 pytestmark = pytest.mark.server
@@ -89,3 +91,41 @@ def test_interrupt_stops_a_long_story(server):
     entry = server.wait(prompt_id, timeout=60)
     events = [event for event, _data in entry["status"]["messages"]]
     assert "execution_interrupted" in events, events
+
+
+DROP_WORKFLOW = """(async () => {
+    const file = new File([%s], %s, {type: "application/json"});
+    await app.handleFile(file);  // what dropping a file on the canvas calls
+    const prompt = await app.graphToPrompt();
+    return {types: app.graph.nodes.map(n => n.type),
+            unknown: app.graph.nodes.map(n => n.type).filter(t => !(t in LiteGraph.registered_node_types)),
+            output: prompt.output};
+})()"""
+
+
+def test_every_shipped_workflow_loads_in_the_comfyui_frontend(server, tmp_path):
+    """The real frontend (comfyui-frontend-package) in headless Chromium: each workflow file, dropped on the
+    page, gives a graph of known node types whose API prompt is the twin we run in the other tests."""
+    info = server.get("/object_info")
+    page = HeadlessPage(tmp_path / "chromium-profile")
+    try:
+        page.navigate(server.url)
+        page.wait_for("window.app?.graph && 'LoadMiniGPT5' in (window.LiteGraph?.registered_node_types ?? {})",
+                      timeout=120)
+        for path in sorted(WORKFLOWS.glob("*.json")):
+            ui = json.loads(path.read_text())
+            loaded = page.evaluate(DROP_WORKFLOW % (json.dumps(path.read_text()), json.dumps(path.name)))
+            assert loaded["unknown"] == [], path.name
+            assert sorted(loaded["types"]) == sorted(n["type"] for n in ui["nodes"]), path.name
+            twin = load_api_twin(path.stem)
+            assert set(loaded["output"]) == set(twin), path.name
+            for node_id, node in twin.items():
+                made = loaded["output"][node_id]
+                # The frontend also sends its display-only widgets (PreviewAny's "preview" box), which the
+                # server does not declare and ignores; every declared input must match the twin.
+                spec = info[node["class_type"]]["input"]
+                declared = set(spec.get("required", {})) | set(spec.get("optional", {}))
+                inputs = {k: v for k, v in made["inputs"].items() if k in declared}
+                assert (made["class_type"], inputs) == (node["class_type"], node["inputs"]), (path.name, node_id)
+    finally:
+        page.close()
