@@ -228,7 +228,11 @@ def train_vision(out: Path, config: MiniGPT5Config, steps: int, seed: int = 0) -
     freezes BLIP-2's encoder. Trained jointly with the LM from scratch instead, the encoder collapsed to
     a constant output (std across images 0.002) and the LM learnt to ignore pictures. A head that reads
     slot i from query token i alone also reached 1.0, but an LM over that encoder captioned almost no
-    held-out picture after 2500 steps, so the head reads all query tokens together."""
+    held-out picture after 2500 steps, so the head reads all query tokens together.
+    Measured and not shipped: an attention probe per slot (one learnt query over the tokens, 4000 steps) made
+    two-object pictures far easier for the LM (exact captions 14/14 after 1000 LM steps, against 6/14 after
+    1500), but the full model scored the same gen accuracy (0.785 on 20 stories) with less valid narration
+    (0.74): the voken -> picture path, not the LM, then limits two-object scenes (0.63 where the LM names them)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     vision = config.vision
