@@ -147,6 +147,17 @@ def generate(model, cases: list[Case], result: EvalResult, *, seed: int, steps: 
     return outcomes
 
 
+def _text_metrics(told: list[tuple[str, str]], result: EvalResult, sbert=None) -> None:
+    """BLEU-1/2, ROUGE-L and (with a sentence model) S-BERT of (generated, reference) text pairs."""
+    if not told:
+        return
+    hyps, refs = [h for h, _ in told], [r for _, r in told]
+    result.metrics["bleu1"], result.metrics["bleu2"] = bleu(hyps, refs, 1), bleu(hyps, refs, 2)
+    result.metrics["rouge_l"] = rouge_l(hyps, refs)
+    if sbert is not None:
+        result.metrics["sbert"] = float(np.mean(sbert.similarity(hyps, refs)))
+
+
 def score(outcomes: list[Outcome], result: EvalResult, *, clip=None, inception=None, sbert=None) -> None:
     """Fill `result.metrics`; a metric without its model goes to `not_computed`."""
     result.scored = len(outcomes)
@@ -174,13 +185,7 @@ def score(outcomes: list[Outcome], result: EvalResult, *, clip=None, inception=N
                 result.metrics["fid_per_story"] = float(np.mean(fids))
     else:
         result.not_computed["is/fid"] = "no --inception weights file"
-    told = [(o.narration, o.case.caption) for o in outcomes if o.narration is not None]
-    if told:
-        hyps, refs = [h for h, _ in told], [r for _, r in told]
-        result.metrics["bleu1"], result.metrics["bleu2"] = bleu(hyps, refs, 1), bleu(hyps, refs, 2)
-        result.metrics["rouge_l"] = rouge_l(hyps, refs)
-        if sbert is not None:
-            result.metrics["sbert"] = float(np.mean(sbert.similarity(hyps, refs)))
+    _text_metrics([(o.narration, o.case.caption) for o in outcomes if o.narration is not None], result, sbert)
 
 
 # ---- MMDialog: free multimodal responses ----------------------------------------------------------
@@ -255,13 +260,8 @@ def score_responses(responses: list[Response], result: EvalResult, *, clip=None,
     result.scored = len(responses)
     if not responses:
         return
-    told = [(r.text, r.case.reference[0]) for r in responses if isinstance(r.case.reference[0], str)]
-    if told:
-        hyps, refs = [h for h, _ in told], [t for _, t in told]
-        result.metrics["bleu1"], result.metrics["bleu2"] = bleu(hyps, refs, 1), bleu(hyps, refs, 2)
-        result.metrics["rouge_l"] = rouge_l(hyps, refs)
-        if sbert is not None:
-            result.metrics["sbert"] = float(np.mean(sbert.similarity(hyps, refs)))
+    _text_metrics([(r.text, r.case.reference[0]) for r in responses if isinstance(r.case.reference[0], str)],
+                  result, sbert)
     pictures = [im for r in responses for im in r.images]
     result.metrics["responses_with_a_picture"] = sum(bool(r.images) for r in responses) / len(responses)
     if inception is None:
