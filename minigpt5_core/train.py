@@ -25,6 +25,8 @@ Output folder:
     checkpoints/step-N/model/     our safetensors model folder without the frozen image generator (sd/)
     checkpoints/step-N/           + optimiser, scheduler and RNG state (accelerate's save_state) + trainer_state.json
     final/                        the trained model folder
+
+A run that seems stuck: `kill -USR1 <pid>` makes that process print every thread's stack to stderr.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import faulthandler
 import hashlib
 import json
 import math
+import os
 import shutil
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,8 +299,33 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
         _log(output, {"event": "end", "step": step, "weights_digest": digests,
                       "decode_skipped": [s["skipped"] for s in skipped]})
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    _end_training(accelerator)
     return final
+
+
+# How long a process waits for torch.distributed to tear down once every output is saved.
+SHUTDOWN_TIMEOUT_S = 60.0
+
+
+class ShutdownStuck(Exception):
+    """destroy_process_group did not return in time; the outputs are complete, the process must not wait."""
+
+
+def _end_training(accelerator, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+    """`accelerator.end_training()`, bounded: with several processes, `destroy_process_group` now and then
+    never returns on one rank (pytorch/pytorch#75097; our CI saw it once on 2 CPU cores with gloo, after
+    the final model was written). It runs in a daemon thread; if it is stuck, `ShutdownStuck` tells `main`
+    to exit without waiting for it."""
+    if accelerator.num_processes == 1:
+        accelerator.end_training()
+        return
+    thread = threading.Thread(target=accelerator.end_training, name="end-training", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise ShutdownStuck(f"rank {accelerator.process_index}: torch.distributed.destroy_process_group did not "
+                            f"return within {timeout_s:.0f} s (pytorch/pytorch#75097); training and saving had "
+                            "finished, so this process exits without waiting for it")
 
 
 def _gather_objects(accelerator, obj) -> list:
@@ -380,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.config:
         parser.error("--config is required")
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         cfg = TrainConfig.load(args.config)
         if args.output_dir:
@@ -388,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
     except MiniGPT5Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ShutdownStuck as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        print(Path(cfg.output_dir) / "final", flush=True)
+        sys.stderr.flush()
+        os._exit(0)  # a normal exit would join the stuck process group's threads in its destructors
     print(final)
     return 0
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ import pytest
 from minigpt5_core import MiniGPT5, MiniGPT5Config, MiniGPT5Error
 from minigpt5_core.data import write_shapes_cc3m_tsv, write_shapes_vist_sis
 from minigpt5_core.shapes import ShapesWorld
-from minigpt5_core.train import TrainConfig, main, weights_digest
+from minigpt5_core.train import ShutdownStuck, TrainConfig, _end_training, main, weights_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +45,36 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _workers(marker: str) -> list[int]:
+    """PIDs of the training processes (not the launcher) whose command line names `marker`."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and "minigpt5_core.train" in cmdline and "accelerate" not in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def _run_or_dump_stacks(cmd: list[str], env: dict, timeout: float, marker: str) -> subprocess.CompletedProcess:
+    """Run a launch; if it hangs, ask each worker for its stacks (SIGUSR1, see train.py) before killing it,
+    so that the failure says where it was stuck."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in _workers(marker):
+            os.kill(pid, signal.SIGUSR1)
+        time.sleep(3)
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"the launch did not finish in {timeout:.0f} s; stdout {out!r}; stderr ends with:\n{err[-6000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _log(folder: Path) -> list[dict]:
@@ -86,10 +119,7 @@ def test_two_processes_ddp_on_cpu_end_with_identical_weights(tmp_path, shapes_da
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()), "-m", "minigpt5_core.train", "--config", str(config)]
-    try:
-        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the two-process run did not finish in 240 s; its output ended with:\n{(exc.stderr or b'')[-3000:]!r}")
+    done = _run_or_dump_stacks(cmd, env, timeout=240, marker=str(config))
     assert done.returncode == 0, done.stderr[-3000:]
     log = _log(tmp_path / "out")
     start, end = log[0], log[-1]
@@ -103,6 +133,27 @@ def test_two_processes_ddp_on_cpu_end_with_identical_weights(tmp_path, shapes_da
     final = MiniGPT5.from_pretrained(tmp_path / "out" / "final")
     final.trainable_parameters(1)
     assert weights_digest(final) == first
+
+
+class _Accelerator:
+    """Only what `_end_training` touches: the process count, the rank and a shutdown that may hang."""
+
+    def __init__(self, num_processes: int, hang: bool):
+        self.num_processes, self.process_index, self._hang, self.ended = num_processes, 1, hang, False
+
+    def end_training(self):
+        if self._hang:
+            threading.Event().wait()
+        self.ended = True
+
+
+def test_a_process_group_teardown_that_hangs_is_abandoned_after_the_timeout():
+    stuck = _Accelerator(num_processes=2, hang=True)
+    with pytest.raises(ShutdownStuck, match="rank 1: .*destroy_process_group did not return within 0 s"):
+        _end_training(stuck, timeout_s=0.2)
+    fine = _Accelerator(num_processes=2, hang=False)
+    _end_training(fine, timeout_s=5)
+    assert fine.ended
 
 
 def test_resume_continues_the_same_loss_curve(tmp_path, shapes_data):
