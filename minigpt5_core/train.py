@@ -411,8 +411,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.config:
         parser.error("--config is required")
-    if hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         cfg = TrainConfig.load(args.config)
         if args.output_dir:
@@ -430,5 +428,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _dump_stacks_on_sigusr1() -> None:
+    """Let `kill -USR1 <pid>` print every thread's stack: the only way to see where a stuck rank waits.
+
+    Registered by the process entry point only, never by `main()`: a caller running `main()` in-process
+    (tests, notebooks) owns its signal handlers, and its stderr may have no file descriptor.
+    """
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
 if __name__ == "__main__":
+    _dump_stacks_on_sigusr1()
     sys.exit(main())
