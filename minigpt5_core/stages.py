@@ -5,6 +5,8 @@
 | 1     | only the 9 new rows of embed/lm_head  | yes       | yes         | yes     |
 | 2     | LoRA on q_proj, v_proj + the 9 rows   | no        | yes         | no      |
 
+`TrainingConfig.stage1_lora` (off in the official recipe) gives stage 1 the LoRA of stage 2 as well.
+
 The rows are trained with peft's trainable-token adapters, so every other row stays bit-identical
 even under AdamW weight decay (the official gradient mask lets decay move "frozen" rows).
 Going from stage 1 to 2 merges the stage-1 rows into the base weights first.
@@ -36,7 +38,7 @@ def wrap_llm(model: "MiniGPT5", stage: int) -> None:
         range(model.config.llm.vocab_size - model.config.num_vokens - 1, model.config.llm.vocab_size)
     )
     llm_cfg = model.config.llm
-    if stage == 1:
+    if stage == 1 and not model.config.training.stage1_lora:
         peft_config = TrainableTokensConfig(target_modules=EMBEDDING_MODULES, token_indices=rows)
     else:
         peft_config = LoraConfig(

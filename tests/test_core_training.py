@@ -57,6 +57,24 @@ def test_stage2_trains_lora_new_rows_and_mapper_transformer_only(fresh_tiny_mode
     assert _mapper_names(names) == {"llm_to_t2i_mapping"}
 
 
+def test_stage1_lora_adds_the_stage2_lora_to_stage1_and_merges_it_before_stage2(fresh_tiny_model):
+    model = fresh_tiny_model
+    model.config.training.stage1_lora = True
+    names = set(model.trainable_parameters(1))
+    lora = {n for n in names if "lora_" in n}
+    assert lora and all(".q_proj." in n or ".v_proj." in n for n in lora)
+    assert _mapper_names(names) == {"fc", "llm_to_t2i_mapping", "t2i_decoder_prompt"}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.01)  # a trained adapter: its delta is not zero
+    before = model.embed_tokens(torch.tensor([[1, 2, 3]]))
+    logits_before = model.llm(inputs_embeds=before).logits
+    model.trainable_parameters(2)
+    assert model.adapter_stage == 2
+    assert torch.allclose(model.llm(inputs_embeds=before).logits, logits_before, atol=1e-5)  # merged, not lost
+
+
 @pytest.mark.parametrize("stage", [1, 2])
 def test_an_optimizer_step_changes_only_the_trainable_set(fresh_tiny_model, stage):
     model = fresh_tiny_model
