@@ -299,12 +299,19 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
         _log(output, {"event": "end", "step": step, "weights_digest": digests,
                       "decode_skipped": [s["skipped"] for s in skipped]})
     accelerator.wait_for_everyone()
+    if world > 1:
+        _FINISHED_DISTRIBUTED_RUN.extend([wrapper, optimizer, accelerator])
     _end_training(accelerator)
     return final
 
 
 # How long a process waits for torch.distributed to tear down once every output is saved.
 SHUTDOWN_TIMEOUT_S = 60.0
+
+# The DDP objects of a finished multi-process run, kept alive until `main` exits the process without
+# destructors: freeing them (gloo's process group under DDP) now and then never returns on one rank,
+# after the final model is written (CI saw a rank stuck where `train` returns, pytorch/pytorch#75097).
+_FINISHED_DISTRIBUTED_RUN: list = []
 
 
 class ShutdownStuck(Exception):
@@ -421,10 +428,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ShutdownStuck as exc:
         print(f"warning: {exc}", file=sys.stderr)
-        print(Path(cfg.output_dir) / "final", flush=True)
+        final = Path(cfg.output_dir) / "final"
+    print(final, flush=True)
+    if _FINISHED_DISTRIBUTED_RUN:
+        # Every output is written and every rank has reached this point: leave without running the
+        # process group's destructors, which may wait forever (see `_FINISHED_DISTRIBUTED_RUN`).
         sys.stderr.flush()
-        os._exit(0)  # a normal exit would join the stuck process group's threads in its destructors
-    print(final)
+        os._exit(0)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -68,11 +69,15 @@ def _run_or_dump_stacks(cmd: list[str], env: dict, timeout: float, marker: str) 
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        for pid in _workers(marker):
+        workers = _workers(marker)
+        for pid in workers:
             os.kill(pid, signal.SIGUSR1)
         time.sleep(3)
         os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+        for pid in workers:  # torchrun starts each worker in its own session: killpg misses them
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
         pytest.fail(f"the launch did not finish in {timeout:.0f} s; stdout {out!r}; stderr ends with:\n{err[-6000:]}")
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
