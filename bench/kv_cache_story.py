@@ -15,7 +15,7 @@ import time
 import torch
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config
-from minigpt5_core.generation import DecodingSession
+from minigpt5_core.modeling.generation import DecodingSession
 
 
 class RecomputingSession(DecodingSession):
@@ -34,7 +34,7 @@ class RecomputingSession(DecodingSession):
 
 
 def run(model: MiniGPT5, pages: int, session_cls, tokens_per_page: int = 48) -> tuple[float, list[list[int]]]:
-    import minigpt5_core.model as model_module
+    import minigpt5_core.modeling.model as model_module
 
     original = model_module.DecodingSession
     model_module.DecodingSession = session_cls

@@ -22,7 +22,8 @@ CHILD = r"""
 import resource, sys, json, torch
 import minigpt5_core
 from minigpt5_core import MiniGPT5
-from minigpt5_core.checkpoint import weight_files, _read_config
+from minigpt5_core.layout import weight_files
+from minigpt5_core.io.folder import read_config as _read_config
 from safetensors.torch import load_file
 folder, dtype, naive = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "keep": None}[dtype]
@@ -56,7 +57,7 @@ def write_random_model(folder: Path, hidden: int, layers: int) -> None:
     import torch
 
     from minigpt5_core import MiniGPT5, MiniGPT5Config
-    from minigpt5_core.tiny_tokenizer import build_tiny_tokenizer
+    from minigpt5_core.modeling.tiny_tokenizer import build_tiny_tokenizer
 
     cfg = MiniGPT5Config.preset("minigpt5-7b")
     cfg.llm.tokenizer, cfg.llm.vocab_size = "external", 0

@@ -3,9 +3,9 @@
     python -m minigpt5_core demo --out out/demo        tiny random model: prompt -> text + pictures on disk
     python -m minigpt5_core save-tiny --out DIR        write a tiny random model folder (for trying tools)
 
-Until a trained default model ships, the tiny model is random: its text is gibberish and its pictures
-are noise, but every stage of the real pipeline runs (vision encoder, KV-cached voken decoding,
-mapper, diffusers sampling).
+The tiny model is random (its text is gibberish and its pictures are noise), but every stage of the real
+pipeline runs: vision encoder, KV-cached voken decoding, mapper, diffusers sampling. For a model that has
+learned something, use the bundled shapes-world model: `python -m storybook make`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from pathlib import Path
 
 from .config import MiniGPT5Config
 from .errors import MiniGPT5Error
-from .generation import TextSegment
-from .model import MiniGPT5
+from .modeling.model import MiniGPT5
 
 
 def _demo(args: argparse.Namespace) -> Path:
@@ -29,14 +28,13 @@ def _demo(args: argparse.Namespace) -> Path:
     model = MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=args.seed)
     model.save_pretrained(out / "model")
     bar = tqdm(total=args.pages, desc="pages", unit="page", file=sys.stderr)
-    pages = model.story(args.prompt, pages=args.pages, seed=args.seed)
+    story = model.story(args.prompt, pages=args.pages, seed=args.seed)
     record = {"prompt": args.prompt, "seed": args.seed, "model": str(out / "model"), "pages": []}
-    for i, page in enumerate(pages):
-        picture = model.render_images(page, seed=args.seed + i)[0]
+    for i, text in enumerate(story.texts):
+        picture = model.render_images(story.vokens[i:i + 1], seed=args.seed + i)[0]
         name = f"page-{i + 1:02d}.png"
         picture.save(out / name)
-        texts = [s.text for s in page.segments if isinstance(s, TextSegment)]
-        record["pages"].append({"text": " ".join(texts), "image": name})
+        record["pages"].append({"text": text, "image": name})
         bar.update(1)
     bar.close()
     (out / "story.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))

@@ -8,3 +8,7 @@ callers (CLI, ComfyUI nodes) can show it as is instead of a stack trace from dee
 
 class MiniGPT5Error(Exception):
     """A problem the user can act on; the message says what is wrong and what to do."""
+
+
+class NoPictureError(MiniGPT5Error):
+    """The model produced no voken group where a picture was needed (raised where that is known)."""

@@ -8,8 +8,10 @@ tokenizer split `[IMG0]` into pieces; `check_tokenizer` makes that a loud error 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 from .errors import MiniGPT5Error
 
@@ -46,14 +48,14 @@ class SpecialIds:
         return [*self.vokens, self.image_placeholder]
 
 
-def add_new_tokens(tokenizer: PreTrainedTokenizerBase, num_vokens: int) -> None:
+def add_new_tokens(tokenizer: "PreTrainedTokenizerBase", num_vokens: int) -> None:
     """Append the 9 tokens as special tokens (never split, never normalised)."""
     missing = [t for t in new_tokens(num_vokens) if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
 
 
-def check_tokenizer(tokenizer: PreTrainedTokenizerBase, num_vokens: int, vocab_size: int | None = None) -> SpecialIds:
+def check_tokenizer(tokenizer: "PreTrainedTokenizerBase", num_vokens: int, vocab_size: int | None = None) -> SpecialIds:
     """Verify each new token is ONE id at the end of the vocabulary; return the ids.
 
     `vocab_size` is the number of rows of the model's embedding matrix, when known.

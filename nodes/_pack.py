@@ -41,6 +41,11 @@ def core():
     return pack_module("minigpt5_core")
 
 
+def core_module(name: str):
+    """A submodule of the shipped ``minigpt5_core``, e.g. ``core_module("layout")`` (torch-free)."""
+    return importlib.import_module(f"{core().__name__}.{name}")
+
+
 def storybook():
     return pack_module("storybook")
 

@@ -12,15 +12,12 @@ def voken_conditioning(handle, interleaved, image: int = 0):
     """
     mg = core()
     n = interleaved.num_images
-    if n == 0:
-        raise mg.MiniGPT5Error("the text has no pictures (the model produced no voken group): enable force_image "
-                               "on the generate node or ask for a picture in the prompt")
-    if image < 0 or image > n:
+    if n and not 0 <= image <= n:
         raise mg.MiniGPT5Error(f"image {image} does not exist: the text has {n} picture(s); choose 0 (all) "
                                f"or 1..{n}")
     vokens = interleaved.vokens if image == 0 else interleaved.vokens[image - 1:image]
     model = handle.ready()
-    positive, negative = model.conditioning(vokens)
+    positive, negative = model.conditioning(vokens)  # NoPictureError when the turn has no picture
     return to_conditioning(positive), to_conditioning(negative)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._pack import TokenProgress, core, images_to_pil, to_conditioning
+from ._pack import TokenProgress, images_to_pil, to_conditioning
 from .pages import join_pages
 
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
@@ -44,24 +44,14 @@ def interleaved_generate(handle, prompt: str, seed: int, max_new_tokens: int, te
 def story_pages(handle, opening: str, pages: int, seed: int, max_new_tokens: int, temperature: float,
                 top_p: float, images=None):
     """Continue a story: returns (page texts, positive, negative, the whole story as one INTERLEAVED)."""
-    import torch
-
-    mg = core()
     model = handle.ready()
     progress = TokenProgress(int(pages) * int(max_new_tokens))
-    results = model.story(opening, pages=int(pages), seed=int(seed), images=images_to_pil(images) or None,
-                          max_new_tokens_per_page=int(max_new_tokens), temperature=float(temperature),
-                          top_p=float(top_p), on_token=progress)
+    story = model.story(opening, pages=int(pages), seed=int(seed), images=images_to_pil(images) or None,
+                        max_new_tokens_per_page=int(max_new_tokens), temperature=float(temperature),
+                        top_p=float(top_p), on_token=progress)
     progress.done()
-    vokens = []
-    for i, page in enumerate(results, 1):
-        if page.num_images < 1:
-            raise mg.MiniGPT5Error(f"page {i} of the story has no picture (the model produced no voken group)")
-        vokens.append(page.vokens[:1])  # one picture per page
-    positive, negative = model.conditioning(torch.cat(vokens))
-    whole = mg.InterleavedResult(segments=[s for page in results for s in page.segments],
-                                 token_ids=[t for page in results for t in page.token_ids])
-    return join_pages([page.text for page in results]), to_conditioning(positive), to_conditioning(negative), whole
+    positive, negative = model.conditioning(story.vokens)
+    return join_pages(story.texts), to_conditioning(positive), to_conditioning(negative), story.whole
 
 
 # ---- nodes ------------------------------------------------------------------------------------------------

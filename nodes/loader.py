@@ -5,18 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._pack import core
+from ._pack import core, core_module
 
 FOLDER_KEY = "minigpt5"
-REQUIRED_FILES = ("config.json", "model.safetensors")
-WHERE_TO_GET = ("a model folder is what MiniGPT5.save_pretrained writes (config.json, model.safetensors, "
-                "tokenizer/), or a folder of the official files (stage1_cc3m.ckpt, optional stage2_*.ckpt, "
-                "vicuna/, eva_vit_g.pth, blip2_pretrained_flant5xxl.pth, pretrained_minigpt4.pth) that is "
-                "converted on first load; see the README of the MiniGPT-5 pack, section 'Models'")
+
+def where_to_get() -> str:
+    layout = core_module("layout")
+    return (f"{layout.MODEL_FOLDER}; or {layout.OFFICIAL_LAYOUT}, converted on first load; see the README of the "
+            "MiniGPT-5 pack, section 'Models'")
+
+
 # A folder of official files is listed under its name plus this mark: ComfyUI combos show their values, and
 # the mark tells users that the first load converts (minutes, and disk space next to the files).
 OFFICIAL_SUFFIX = " (official, converts on first load)"
-STAGE1_FILE = "stage1_cc3m.ckpt"
 CONVERTED_DIR = "minigpt5-converted"
 CONVERT_DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -45,8 +46,7 @@ def search_folders() -> list[str]:
 
 
 def _is_official(folder: Path) -> bool:
-    # Same test as minigpt5_core.convert.is_official_folder, without importing torch to fill a combo box.
-    return (folder / STAGE1_FILE).is_file() and not (folder / "config.json").is_file()
+    return core_module("layout").is_official_folder(folder)
 
 
 def list_models() -> list[str]:
@@ -81,7 +81,7 @@ def missing_model_message(name: str, searched: list[str]) -> str:
     where = ", ".join(searched) if searched else "(no folder registered under 'minigpt5')"
     first = searched[0] if searched else "ComfyUI/models/minigpt5"
     return (f"MiniGPT-5 model {name!r} not found. Searched: {where}. Expected a folder "
-            f"{os.path.join(first, name)} containing {', '.join(REQUIRED_FILES)} and tokenizer/: {WHERE_TO_GET}.")
+            f"{os.path.join(first, name)}: {where_to_get()}.")
 
 
 def find_model(name: str) -> Path:
@@ -97,11 +97,10 @@ def find_model(name: str) -> Path:
         if folder.is_dir() and _is_official(folder):
             return folder
         if folder.is_dir():
-            missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+            missing = core_module("layout").missing_parts(folder)
             if missing:
                 raise core().MiniGPT5Error(
-                    f"MiniGPT-5 model folder {folder} is incomplete: {', '.join(missing)} missing (expected "
-                    f"{', '.join(REQUIRED_FILES)} and tokenizer/): {WHERE_TO_GET}.")
+                    f"MiniGPT-5 model folder {folder} is incomplete: {', '.join(missing)} missing; {where_to_get()}.")
             return folder
     raise core().MiniGPT5Error(missing_model_message(name, searched))
 
@@ -191,9 +190,7 @@ def convert_official(folder: Path, torch_dtype) -> Path:
     The result is cached in ``folder/minigpt5-converted/`` and reused while the files and options are unchanged
     (``minigpt5_core.convert.ensure_converted``); the weights are stored in the dtype the model will run in.
     """
-    import importlib
-
-    convert = importlib.import_module(core().__name__ + ".convert")
+    convert = core_module("convert")
     options = convert.ConvertOptions(dtype=CONVERT_DTYPES.get(str(torch_dtype).replace("torch.", ""), "bf16"))
     paths = convert.OfficialPaths.from_folder(folder)
     try:

@@ -1,7 +1,8 @@
 """Writing a new story with a MiniGPT-5 model: text and one picture per page.
 
-This is the only place storybook imports minigpt5_core, and it does so inside the function: rendering
-and importing stories needs neither torch nor a model.
+The story itself comes from the core's story service (`MiniGPT5.story`: N pages, one picture each); this module
+turns it into a `StoryInput`. The model library is imported inside the function, so rendering and importing
+stories need neither torch nor a model (`minigpt5_core.layout` is torch-free).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ def default_model_dir() -> Path | None:
     spec = find_spec("minigpt5_core")
     if spec is None or not spec.submodule_search_locations:
         return None
+    from minigpt5_core.layout import is_model_folder
+
     folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "shapes-default"
-    return folder if (folder / "config.json").is_file() else None
+    return folder if is_model_folder(folder) else None
 
 
 def checkpoint_hash(model_dir: Path) -> str:
@@ -48,20 +51,25 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
     `sd` is the Stable Diffusion to draw with when the model folder has no sd/ (or to replace it): a local
     diffusers folder or one original-layout checkpoint file such as v2-1_512-ema-pruned.safetensors.
     """
+    from minigpt5_core.errors import MiniGPT5Error
+    from minigpt5_core.layout import GENERATOR_DIR, check_model_folder
+
     model_dir = Path(model_dir)
     if pages < 1:
         raise StorybookError(f"--pages must be at least 1, got {pages}")
-    if not model_dir.is_dir():
-        raise StorybookError(f"model folder {model_dir} does not exist")
-    if sd is None and not (model_dir / "sd").is_dir() and (model_dir / "config.json").is_file():
-        raise StorybookError(f"model folder {model_dir} has no sd/ (Stable Diffusion) to draw with: pass "
+    try:
+        check_model_folder(model_dir)
+    except MiniGPT5Error as e:
+        raise StorybookError(str(e)) from e
+    if sd is None and not (model_dir / GENERATOR_DIR).is_dir():
+        raise StorybookError(f"model folder {model_dir} has no {GENERATOR_DIR}/ (Stable Diffusion) to draw with: pass "
                              "--sd PATH, a local SD 2.1-base checkpoint file (v2-1_512-ema-pruned.safetensors) "
                              "or diffusers folder")
     if sd is not None and not Path(sd).exists():
         raise StorybookError(f"--sd {sd} does not exist; give a Stable Diffusion 2.1-base folder (diffusers layout) "
                              "or checkpoint file (v2-1_512-ema-pruned.safetensors)")
     try:
-        from minigpt5_core import MiniGPT5, MiniGPT5Error
+        from minigpt5_core import MiniGPT5
     except ImportError as e:
         raise StorybookError(f"generating a story needs the minigpt5_core library, which failed to import: {e}") from e
     options = {"steps": steps, "guidance": guidance, "height": image_size, "width": image_size}
@@ -70,14 +78,10 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
         model = MiniGPT5.from_pretrained(model_dir, image_generator=sd) if sd is not None else \
             MiniGPT5.from_pretrained(model_dir)
         with tqdm(desc="writing", unit="token", disable=None if progress else True) as bar:
-            results = model.story(prompt, pages=pages, seed=seed, on_token=lambda *_: bar.update())
-        texts, pictures = [], []
-        for i, page in enumerate(tqdm(results, desc="drawing", unit="page", disable=None if progress else True)):
-            images = model.render_images(page, seed=seed + i, **options)
-            if not images:
-                raise StorybookError(f"the model drew no picture for page {i + 1}; try another --seed")
-            texts.append(page.text.strip())
-            pictures.append(images[0])
+            story = model.story(prompt, pages=pages, seed=seed, on_token=lambda *_: bar.update())
+        pictures = [model.render_images(story.vokens[i:i + 1], seed=seed + i, **options)[0]
+                    for i in tqdm(range(len(story)), desc="drawing", unit="page", disable=None if progress else True)]
+        texts = [text.strip() for text in story.texts]
     except MiniGPT5Error as e:
         raise StorybookError(str(e)) from e
     info = ModelInfo(name=model_dir.name, checkpoint_hash=checkpoint_hash(model_dir), steps=steps, guidance=guidance)

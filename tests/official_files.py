@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from safetensors.torch import save_file
 
-from minigpt5_core.convert import OfficialPaths
+from minigpt5_core.layout import OfficialPaths
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config, MiniGPT5Error
-from minigpt5_core.tiny_tokenizer import build_tiny_tokenizer
+from minigpt5_core.train.stages import trainable_parameters
+from minigpt5_core.modeling.tiny_tokenizer import build_tiny_tokenizer
 from minigpt5_core.tokens import check_tokenizer
 
 
@@ -26,7 +27,7 @@ def test_round_trip_gives_identical_outputs(tiny_model, tiny_model_dir):
 
 
 def test_round_trip_keeps_training_adapters(fresh_tiny_model, tmp_path):
-    fresh_tiny_model.trainable_parameters(2)
+    trainable_parameters(fresh_tiny_model, 2)
     with torch.no_grad():
         for name, p in fresh_tiny_model.llm.named_parameters():
             if "lora_B" in name:

@@ -43,7 +43,7 @@ def test_images_and_prompt_give_text_vokens_conditioning_and_pictures(tiny_model
 def test_cached_voken_states_equal_one_full_forward(tiny_model):
     session = tiny_model.start_session("The fox meets an owl.", [_picture()])
     prompt_length = session.length
-    from minigpt5_core.generation import SamplingSettings
+    from minigpt5_core.modeling.generation import SamplingSettings
 
     settings = SamplingSettings(max_new_tokens=40, temperature=1.0, top_p=0.9, repetition_penalty=2.0, force_image=True)
     result = session.sample_turn(settings, torch.Generator().manual_seed(3))
@@ -171,7 +171,7 @@ def test_any_image_mode_and_size_is_accepted(tiny_model, image):
 
 
 def test_transparent_pixels_become_white():
-    from minigpt5_core.vision import to_rgb
+    from minigpt5_core.modeling.vision import to_rgb
 
     assert to_rgb(Image.new("RGBA", (2, 2), (255, 0, 0, 0))).getpixel((0, 0)) == (255, 255, 255)
 

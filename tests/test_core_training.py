@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from minigpt5_core import MiniGPT5Error, TrainingSample, vist_samples
-from minigpt5_core.model import cfg_keep_mask
-from minigpt5_core.stages import parameter_groups
+from minigpt5_core.train.losses import cfg_keep_mask, compute_losses
+from minigpt5_core.train.stages import parameter_groups, trainable_parameters
 
 
 def _story_batch():
@@ -39,7 +39,7 @@ def _mapper_names(names):
 
 
 def test_stage1_trains_new_rows_and_whole_mapper_only(fresh_tiny_model):
-    names = set(fresh_tiny_model.trainable_parameters(1))
+    names = set(trainable_parameters(fresh_tiny_model, 1))
     llm = {n for n in names if n.startswith("llm.")}
     assert all("trainable_tokens_delta" in n for n in llm) and len(llm) == 2
     assert _mapper_names(names) == {"fc", "llm_to_t2i_mapping", "t2i_decoder_prompt"}
@@ -47,7 +47,7 @@ def test_stage1_trains_new_rows_and_whole_mapper_only(fresh_tiny_model):
 
 
 def test_stage2_trains_lora_new_rows_and_mapper_transformer_only(fresh_tiny_model):
-    names = set(fresh_tiny_model.trainable_parameters(2))
+    names = set(trainable_parameters(fresh_tiny_model, 2))
     llm = {n for n in names if n.startswith("llm.")}
     lora = {n for n in llm if "lora_" in n}
     assert {n for n in llm if "trainable_tokens_delta" in n} == llm - lora
@@ -60,7 +60,7 @@ def test_stage2_trains_lora_new_rows_and_mapper_transformer_only(fresh_tiny_mode
 def test_stage1_lora_adds_the_stage2_lora_to_stage1_and_merges_it_before_stage2(fresh_tiny_model):
     model = fresh_tiny_model
     model.config.training.stage1_lora = True
-    names = set(model.trainable_parameters(1))
+    names = set(trainable_parameters(model, 1))
     lora = {n for n in names if "lora_" in n}
     assert lora and all(".q_proj." in n or ".v_proj." in n for n in lora)
     assert _mapper_names(names) == {"fc", "llm_to_t2i_mapping", "t2i_decoder_prompt"}
@@ -70,7 +70,7 @@ def test_stage1_lora_adds_the_stage2_lora_to_stage1_and_merges_it_before_stage2(
                 p.fill_(0.01)  # a trained adapter: its delta is not zero
     before = model.embed_tokens(torch.tensor([[1, 2, 3]]))
     logits_before = model.llm(inputs_embeds=before).logits
-    model.trainable_parameters(2)
+    trainable_parameters(model, 2)
     assert model.adapter_stage == 2
     assert torch.allclose(model.llm(inputs_embeds=before).logits, logits_before, atol=1e-5)  # merged, not lost
 
@@ -78,12 +78,12 @@ def test_stage1_lora_adds_the_stage2_lora_to_stage1_and_merges_it_before_stage2(
 @pytest.mark.parametrize("stage", [1, 2])
 def test_an_optimizer_step_changes_only_the_trainable_set(fresh_tiny_model, stage):
     model = fresh_tiny_model
-    trainable = model.trainable_parameters(stage)
+    trainable = trainable_parameters(model, stage)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     embed0, head0 = _effective_rows(model)
     model.train()
     optimizer = torch.optim.AdamW(parameter_groups(model, stage), weight_decay=0.01)
-    model.losses(_story_batch() if stage == 2 else _caption_batch(), stage=stage,
+    compute_losses(model, _story_batch() if stage == 2 else _caption_batch(), stage=stage,
                  generator=torch.Generator().manual_seed(0)).total.backward()
     optimizer.step()
     model.eval()
@@ -119,7 +119,7 @@ def test_dropped_groups_feed_zeros_to_the_mapper_and_an_empty_caption(fresh_tiny
         return original(captions, max_length)
 
     monkeypatch.setattr(model.image_generator, "caption_features", spy)
-    model.losses(_caption_batch(), stage=1, generator=torch.Generator().manual_seed(0))
+    compute_losses(model, _caption_batch(), stage=1, generator=torch.Generator().manual_seed(0))
     assert torch.count_nonzero(seen["vokens"]) == 0
     assert seen["captions"] == ["", ""]
 
@@ -132,37 +132,37 @@ def test_kept_groups_feed_real_features_and_captions(fresh_tiny_model, monkeypat
     original = model.image_generator.caption_features
     monkeypatch.setattr(model.image_generator, "caption_features",
                         lambda c, m=77: seen.setdefault("captions", list(c)) and original(c, m))
-    model.losses(_caption_batch(), stage=1, generator=torch.Generator().manual_seed(0))
+    compute_losses(model, _caption_batch(), stage=1, generator=torch.Generator().manual_seed(0))
     assert torch.count_nonzero(seen["vokens"]) == seen["vokens"].numel()
     assert seen["captions"] == ["a red square", "a blue square"]
 
 
 @pytest.mark.parametrize("stage", [1, 2])
 def test_caption_loss_applies_in_either_stage_when_every_sample_has_captions(fresh_tiny_model, stage):
-    out = fresh_tiny_model.losses(_caption_batch(), stage=stage, generator=torch.Generator().manual_seed(0))
+    out = compute_losses(fresh_tiny_model, _caption_batch(), stage=stage, generator=torch.Generator().manual_seed(0))
     assert out.caption is not None
 
 
 def test_vist_story_samples_carry_no_caption_loss(fresh_tiny_model):
-    out = fresh_tiny_model.losses(_story_batch(), stage=2, generator=torch.Generator().manual_seed(0))
+    out = compute_losses(fresh_tiny_model, _story_batch(), stage=2, generator=torch.Generator().manual_seed(0))
     assert out.caption is None
 
 
 def test_one_sample_without_captions_turns_the_caption_loss_off(fresh_tiny_model):
     batch = _caption_batch() + _story_batch()[1:]
-    out = fresh_tiny_model.losses(batch, stage=2, generator=torch.Generator().manual_seed(0))
+    out = compute_losses(fresh_tiny_model, batch, stage=2, generator=torch.Generator().manual_seed(0))
     assert out.caption is None
 
 
 def test_total_is_the_weighted_sum(fresh_tiny_model):
-    out = fresh_tiny_model.losses(_caption_batch(), stage=1, generator=torch.Generator().manual_seed(0))
+    out = compute_losses(fresh_tiny_model, _caption_batch(), stage=1, generator=torch.Generator().manual_seed(0))
     expected = 0.01 * out.text + 1.0 * out.ldm + 0.1 * out.caption
     torch.testing.assert_close(out.total, expected)
 
 
 def test_voken_labels_mask_img1_to_img6_only(tiny_model):
     sample = _caption_batch()[0]
-    _, labels, starts = tiny_model._encode_sample(sample, [])
+    _, labels, starts = tiny_model.encode_sample(sample, [])
     vokens = tiny_model.special_ids.vokens
     p = starts[0]
     assert labels[p].item() == vokens[0] and labels[p + 7].item() == vokens[7]
@@ -173,19 +173,19 @@ def test_voken_labels_mask_img1_to_img6_only(tiny_model):
 def test_target_without_matching_output_images_is_an_error(tiny_model):
     bad = TrainingSample("a red square", "[IMG0][IMG1][IMG2][IMG3][IMG4][IMG5][IMG6][IMG7] ###", output_images=[])
     with pytest.raises(MiniGPT5Error, match="1 voken groups but 0 output images"):
-        tiny_model.losses([bad], stage=1)
+        compute_losses(tiny_model, [bad], stage=1)
 
 
 def test_overfitting_one_batch_drives_every_loss_down(fresh_tiny_model):
     model = fresh_tiny_model
     model.config.training.cfg_dropout = 0.0
-    model.trainable_parameters(1)
+    trainable_parameters(model, 1)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     batch = _caption_batch()
     model.train()
     history = []
     for _ in range(50):
-        out = model.losses(batch, stage=1, generator=torch.Generator().manual_seed(0))
+        out = compute_losses(model, batch, stage=1, generator=torch.Generator().manual_seed(0))
         history.append((out.text.item(), out.ldm.item(), out.caption.item()))
         optimizer.zero_grad()
         out.total.backward()

@@ -21,9 +21,8 @@ from minigpt5_core.data import (
     read_vist_cleaned,
     read_vist_sis,
     sample_specs,
-    write_shapes_cc3m_tsv,
-    write_shapes_vist_sis,
 )
+from minigpt5_core.data.shapes_export import write_shapes_cc3m_tsv, write_shapes_vist_sis
 from minigpt5_core.shapes import ShapesWorld
 from minigpt5_core.tokens import IMAGE_PLACEHOLDER
 
@@ -297,7 +296,7 @@ def test_sample_source_is_deterministic_sharded_and_resumable(tmp_path):
 
 
 def test_data_check_cli_reports_counts(tmp_path, capsys):
-    from minigpt5_core.data import check
+    from minigpt5_core.data.check import check
 
     (tmp_path / "ok.png").write_bytes(_png())
     (tmp_path / "bad.png").write_bytes(b"nope")

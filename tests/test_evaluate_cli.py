@@ -7,8 +7,8 @@ import json
 import pytest
 from test_evaluate_metrics import write_tiny_clip, write_tiny_inception
 
-from minigpt5_core.data import write_shapes_vist_sis
-from minigpt5_core.evaluate import main
+from minigpt5_core.data.shapes_export import write_shapes_vist_sis
+from minigpt5_core.evaluate.protocols import main
 from minigpt5_core.shapes import ShapesWorld
 
 

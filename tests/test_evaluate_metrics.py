@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from minigpt5_core import MiniGPT5Error
-from minigpt5_core.metrics import (
+from minigpt5_core.evaluate.metrics import (
     ClipScorer,
     InceptionNet,
     SentenceEncoder,

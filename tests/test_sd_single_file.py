@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from minigpt5_core import ImageGenerator, MiniGPT5, MiniGPT5Error
-from minigpt5_core.diffusion import SD21_BASE_CONFIG
+from minigpt5_core.modeling.diffusion import SD21_BASE_CONFIG
 from sd_single_file import build_sd2_parts, unet_config, write_config_folder, write_sd2_single_file
 
 
@@ -130,7 +130,7 @@ def test_a_pickled_ckpt_file_loads_too(sd_file, tmp_path):
 
 
 def test_the_shipped_configs_are_the_default(sd_file, monkeypatch):
-    import minigpt5_core.diffusion as diffusion
+    import minigpt5_core.modeling.diffusion as diffusion
 
     path, *_, configs = sd_file
     with pytest.raises(MiniGPT5Error, match="does not fit the configuration in .*sd21-base.*2.1-base"):
@@ -153,7 +153,7 @@ def test_the_768_v_file_is_sampled_with_v_prediction(sd_file, tmp_path):
 
 
 def test_prediction_type_reads_the_last_output_block_as_comfyui_does():
-    from minigpt5_core.diffusion import prediction_type
+    from minigpt5_core.modeling.diffusion import prediction_type
 
     key = "model.diffusion_model.output_blocks.{}.1.transformer_blocks.0.norm1.bias"
     spread = torch.tensor([-0.15, -0.05, 0.05, 0.15])  # std 0.11
@@ -168,7 +168,7 @@ def test_prediction_type_reads_the_last_output_block_as_comfyui_does():
 
 
 def test_from_pretrained_takes_the_generator_as_a_file_a_folder_or_an_object(sd_file, tmp_path, monkeypatch):
-    import minigpt5_core.diffusion as diffusion
+    import minigpt5_core.modeling.diffusion as diffusion
     from minigpt5_core import MiniGPT5Config
 
     path, *_, configs = sd_file

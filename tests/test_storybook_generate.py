@@ -8,7 +8,7 @@ from PIL import Image
 
 from storybook.cli import main
 
-pytest.importorskip("minigpt5_core.model", reason="minigpt5_core (the model library) is not importable")
+pytest.importorskip("minigpt5_core.modeling.model", reason="minigpt5_core (the model library) is not importable")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def model_without_sd(tmp_path_factory):
 
 
 def test_sd_option_draws_with_a_single_checkpoint_file(model_without_sd, tmp_path, monkeypatch):
-    import minigpt5_core.diffusion as diffusion
+    import minigpt5_core.modeling.diffusion as diffusion
     from sd_single_file import write_config_folder, write_sd2_single_file
 
     sd, *_ = write_sd2_single_file(tmp_path / "v2-1_512-ema-pruned.safetensors", levels=1)

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config, MiniGPT5Error
-from minigpt5_core.data import write_shapes_cc3m_tsv, write_shapes_vist_sis
+from minigpt5_core.train.stages import trainable_parameters
+from minigpt5_core.data.shapes_export import write_shapes_cc3m_tsv, write_shapes_vist_sis
 from minigpt5_core.shapes import ShapesWorld
-from minigpt5_core.train import ShutdownStuck, TrainConfig, _end_training, main, weights_digest
+from minigpt5_core.train.trainer import ShutdownStuck, TrainConfig, _end_training, main, weights_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,10 +134,10 @@ def test_two_processes_ddp_on_cpu_end_with_identical_weights(tmp_path, shapes_da
     first, second = end["weights_digest"]
     assert first == second  # both processes hold the same trained weights
     untrained = MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0)
-    untrained.trainable_parameters(1)
+    trainable_parameters(untrained, 1)
     assert first != weights_digest(untrained)  # and training did move them
     final = MiniGPT5.from_pretrained(tmp_path / "out" / "final")
-    final.trainable_parameters(1)
+    trainable_parameters(final, 1)
     assert weights_digest(final) == first
 
 

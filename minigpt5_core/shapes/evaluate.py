@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..model import MiniGPT5
+from ..modeling.model import MiniGPT5
 from ..prompts import vist_samples
 from . import data
 from .judge import Judge, attribute_accuracy

@@ -38,11 +38,13 @@ from torch import nn
 from tqdm import tqdm
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
 
-from .. import stages
+from ..train import stages
+from ..train.losses import compute_losses, text_loss
 from ..config import MiniGPT5Config
-from ..diffusion import ImageGenerator
-from ..model import IGNORE_INDEX, MiniGPT5
-from ..vision import ImageEncoder, preprocess_images
+from ..modeling.diffusion import ImageGenerator
+from ..modeling.llm import merge_adapters
+from ..modeling.model import MiniGPT5
+from ..modeling.vision import ImageEncoder, preprocess_images
 from . import data
 from .judge import train_judge
 from .world import COLOURS, SHAPES, SIZES, SLOTS, Scene, ShapesWorld
@@ -274,22 +276,6 @@ def load_vision(model: MiniGPT5, vision_dir: Path) -> None:
 # ---- the MiniGPT-4 analog ---------------------------------------------------------------------------
 
 
-def text_loss(model: MiniGPT5, batch) -> torch.Tensor:
-    """Causal-LM loss on the targets of text-only samples (the same input building as `losses`)."""
-    images = [im for s in batch for im in s.input_images]
-    embeds = list(model.encode_images(images)) if images else []
-    encoded = [model._encode_sample(s, embeds) for s in batch]
-    length = max(e.shape[0] for e, _, _ in encoded)
-    x = torch.zeros(len(batch), length, model.config.llm.hidden_size)
-    labels = torch.full((len(batch), length), IGNORE_INDEX)
-    mask = torch.zeros(len(batch), length, dtype=torch.long)
-    for b, (e, lab, _) in enumerate(encoded):
-        x[b, : len(e)], labels[b, : len(lab)], mask[b, : len(e)] = e, lab, 1
-    logits = model.llm(inputs_embeds=x, attention_mask=mask).logits
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                           ignore_index=IGNORE_INDEX)
-
-
 def train_lm(out: Path, tokenizer_dir: Path, vision_dir: Path, config: MiniGPT5Config, rounds: tuple[int, ...],
              seed: int = 0) -> None:
     """Text targets only, so it needs no image generator (and can run beside the generator phase).
@@ -344,7 +330,7 @@ def _run_stage(model: MiniGPT5, stage: int, steps: int, sampler, seed: int, desc
     model.train()
     with tqdm(range(steps), desc=desc, unit="step") as bar:
         for step in bar:
-            out = model.losses(sampler(step), stage, gen)
+            out = compute_losses(model, sampler(step), stage, gen)
             _optimizer_step(out.total, optimizer, schedule, params)
             values = {"total": out.total.item(), "text": out.text.item(), "ldm": out.ldm.item()}
             if out.caption is not None:
@@ -395,7 +381,7 @@ def train_variant(out: Path, lm_dir: Path, generator_dir: Path, config: MiniGPT5
             rng.seed(seed + r)
         _run_stage(model, 2, round_steps, stage2_batch, seed + 1 + r,
                    f"{name}: stage 2 round {r + 1}/{len(steps.stage2)}")
-        stages.merge_adapters(model)
+        merge_adapters(model)
     model.save_pretrained(out)
 
 

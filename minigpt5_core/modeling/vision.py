@@ -16,8 +16,8 @@ from PIL import Image, ImageOps
 from torch import nn
 from transformers import Blip2QFormerConfig, Blip2QFormerModel, Blip2VisionConfig, Blip2VisionModel
 
-from .config import VisionConfig
-from .errors import MiniGPT5Error
+from ..config import VisionConfig
+from ..errors import MiniGPT5Error
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -1,8 +1,9 @@
 """`MiniGPT5`: the composed model — image encoder, voken LLM, mapper, and (optionally) the generator.
 
-Read top to bottom: construction, prompt embedding, generation (text + voken features), the
-voken -> conditioning path, picture rendering, and the training losses. Saving and loading live in
-`checkpoint.py`, the per-stage trainable sets in `stages.py`.
+Read top to bottom: construction, prompt embedding, generation (text + voken features), stories, the
+voken -> conditioning path, picture rendering, and how a training sample becomes LLM inputs. Saving and
+loading live in `pretrained.py`, the story loop in `story.py`; the losses and the per-stage trainable sets
+are at the library's edge (`minigpt5_core.train`).
 """
 
 from __future__ import annotations
@@ -10,48 +11,27 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
-from . import stages
-from .config import MiniGPT5Config
-from .diffusion import ImageGenerator, images_to_tensor
-from .errors import MiniGPT5Error
-from .generation import (
-    DecodingSession,
-    InterleavedResult,
-    SamplingSettings,
-    TokenCallback,
-)
+from ..config import MiniGPT5Config
+from ..errors import MiniGPT5Error, NoPictureError
+from ..prompts import TrainingSample, chat_prompt
+from ..tokens import IMAGE_PLACEHOLDER, IMAGE_TAG, SpecialIds, add_new_tokens, check_tokenizer
+from .diffusion import ImageGenerator
+from .generation import DecodingSession, InterleavedResult, SamplingSettings, TokenCallback
+from .llm import build_llm
 from .mapper import VokenMapper
-from .prompts import NEXT_SCENE_INSTRUCTION, TrainingSample, chat_prompt, chat_turn
-from .tokens import IMAGE_PLACEHOLDER, IMAGE_TAG, SpecialIds, add_new_tokens, check_tokenizer
+from .story import StoryResult, write_story
 from .vision import ImageEncoder, preprocess_images
 
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
-
-
-@dataclass
-class LossOutput:
-    """The weighted total and each term (`caption` is None when L_CAP does not apply)."""
-
-    total: torch.Tensor
-    text: torch.Tensor
-    ldm: torch.Tensor
-    caption: torch.Tensor | None
-
-
-def cfg_keep_mask(n: int, dropout: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Classifier-free-guidance dropout: False (drop -> zero features, "" caption) with probability `dropout`."""
-    return torch.rand(n, generator=generator) >= dropout
 
 
 class MiniGPT5(nn.Module):
@@ -71,15 +51,7 @@ class MiniGPT5(nn.Module):
             self.special_ids = check_tokenizer(tokenizer, config.num_vokens, config.llm.vocab_size)
         llm_cfg = config.llm
         self.encoder = ImageEncoder(config.vision, llm_cfg.hidden_size)
-        self.llm: nn.Module = LlamaForCausalLM(
-            LlamaConfig(
-                vocab_size=llm_cfg.vocab_size, hidden_size=llm_cfg.hidden_size,
-                intermediate_size=llm_cfg.intermediate_size, num_hidden_layers=llm_cfg.num_layers,
-                num_attention_heads=llm_cfg.num_heads, num_key_value_heads=llm_cfg.num_heads,
-                max_position_embeddings=llm_cfg.max_position_embeddings, rms_norm_eps=llm_cfg.rms_norm_eps,
-                tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-            )
-        )
+        self.llm: nn.Module = build_llm(llm_cfg)
         self.mapper = VokenMapper(config.mapper, llm_cfg.hidden_size)
         self.image_generator = image_generator
         self.adapter_stage: int | None = None  # which training stage's peft adapter wraps self.llm
@@ -106,13 +78,13 @@ class MiniGPT5(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | Path, **kwargs) -> "MiniGPT5":
         """Load a folder written by `save_pretrained` (see `checkpoint.load_pretrained` for options)."""
-        from .checkpoint import load_pretrained
+        from .pretrained import load_pretrained
 
         return load_pretrained(cls, folder, **kwargs)
 
     def save_pretrained(self, folder: str | Path) -> None:
         """Write config.json, model.safetensors, tokenizer/ and (if present) sd/ into `folder`."""
-        from .checkpoint import save_pretrained
+        from .pretrained import save_pretrained
 
         save_pretrained(self, folder)
 
@@ -148,7 +120,7 @@ class MiniGPT5(nn.Module):
         pixels = preprocess_images(images, self.config.vision.image_size).to(self.encoder.proj.weight.device)
         return self.encoder(pixels).to(self.llm_device, self.llm_dtype)
 
-    def _text_ids(self, text: str) -> list[int]:
+    def text_ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids if text else []
 
     def _first_token_id(self) -> int:
@@ -169,7 +141,7 @@ class MiniGPT5(nn.Module):
         chunks = [self.embed_tokens(torch.tensor([self._first_token_id()]))]
         for i, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
             if piece:
-                chunks.append(self.embed_tokens(torch.tensor(self._text_ids(piece))))
+                chunks.append(self.embed_tokens(torch.tensor(self.text_ids(piece))))
             if i < len(image_embeds):
                 chunks.append(image_embeds[i])
         return torch.cat(chunks)
@@ -208,7 +180,7 @@ class MiniGPT5(nn.Module):
         return session
 
     def _prompt_length(self, text: str, num_images: int) -> int:
-        return 1 + len(self._text_ids(text.replace(IMAGE_PLACEHOLDER, ""))) + num_images * self.config.vision.num_query_tokens
+        return 1 + len(self.text_ids(text.replace(IMAGE_PLACEHOLDER, ""))) + num_images * self.config.vision.num_query_tokens
 
     def _fit_history(self, prompt: str, images: list[Image.Image], reserve: int) -> list[Image.Image]:
         if not images or IMAGE_PLACEHOLDER in prompt:
@@ -261,34 +233,11 @@ class MiniGPT5(nn.Module):
         self, opening: str, *, pages: int, seed: int = 0, images: Sequence[Image.Image] | None = None,
         max_new_tokens_per_page: int | None = None, temperature: float | None = None, top_p: float | None = None,
         repetition_penalty: float | None = None, on_token: TokenCallback | None = None,
-    ) -> list[InterleavedResult]:
-        """Continue a story for `pages` pages, each with text and exactly one picture.
-
-        The KV cache is carried from page to page: each new page only feeds the next instruction.
-        """
-        if pages < 1:
-            raise MiniGPT5Error(f"pages must be at least 1, got {pages}")
+    ) -> StoryResult:
+        """Continue a story for `pages` pages, each with text and exactly one picture (`story.write_story`)."""
         settings = self._settings(max_new_tokens_per_page, temperature, top_p, repetition_penalty, True)
-        stop = settings.stop_text
-        first = f"{opening.strip()} {NEXT_SCENE_INSTRUCTION}" if opening and opening.strip() else ""
-        session = self.start_session(first, list(images or []), reserve=settings.max_new_tokens * pages)
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        results = []
-        done = 0
-
-        def page_progress(n: int) -> None:
-            if on_token:
-                on_token(done + n)
-
-        for page in range(pages):
-            if page:
-                turn = chat_turn(NEXT_SCENE_INSTRUCTION)
-                ended_with_stop = self.tokenizer.decode(results[-1].token_ids[-3:]).rstrip().endswith(stop)
-                session.feed_tokens(self._text_ids(turn[len(stop):] if ended_with_stop else " " + turn))
-            result = session.sample_turn(settings, generator, page_progress)
-            done += len(result.token_ids)
-            results.append(result)
-        return results
+        return write_story(self, opening, pages=pages, settings=settings, seed=seed, images=list(images or []),
+                           on_token=on_token)
 
     # ---- vokens -> conditioning -> pictures -----------------------------------------------------
 
@@ -300,7 +249,7 @@ class MiniGPT5(nn.Module):
         if isinstance(vokens, InterleavedResult):
             vokens = vokens.vokens
         if vokens.dim() != 3 or vokens.shape[0] == 0:
-            raise MiniGPT5Error(
+            raise NoPictureError(
                 "there are no images to condition on: the model produced no voken group. Use force_image=True "
                 "or a prompt that asks for a picture"
             )
@@ -331,21 +280,20 @@ class MiniGPT5(nn.Module):
             height=height or diffusion.resolution, width=width or diffusion.resolution,
         )
 
-    # ---- training -------------------------------------------------------------------------------
+    # ---- training inputs --------------------------------------------------------------------------
 
-    def trainable_parameters(self, stage: int) -> dict[str, nn.Parameter]:
-        """Configure the model for training stage 1 or 2 and return exactly the parameters it trains."""
-        stages.configure(self, stage)
-        return {name: p for name, p in self.named_parameters() if p.requires_grad}
+    def encode_sample(self, sample: TrainingSample, image_embeds: list[torch.Tensor]):
+        """-> (embeds (L, H), labels (L,), IMG0 positions) for one sample; `image_embeds` are consumed.
 
-    def _encode_sample(self, sample: TrainingSample, image_embeds: list[torch.Tensor]):
-        """-> (embeds (L, H), labels (L,), IMG0 positions) for one sample; `image_embeds` are consumed."""
+        Labels are -100 on the source, the images and [IMG1]..[IMG6] (MINIGPT5_SPEC.md §4); the training
+        losses (`train.losses`) and the toy trainer both build their batches from this.
+        """
         ids = self.special_ids
         self._check_placeholders(sample.source, len(sample.input_images), "a training sample")
         own_images = [image_embeds.pop(0) for _ in sample.input_images]
         chunks = [self._embed_source(sample.source, own_images)]
         source_len = chunks[0].shape[0]
-        target_ids = self._text_ids(" " + sample.target if sample.source else sample.target)
+        target_ids = self.text_ids(" " + sample.target if sample.source else sample.target)
         chunks.append(self.embed_tokens(torch.tensor(target_ids)))
         labels = torch.full((source_len + len(target_ids),), IGNORE_INDEX, dtype=torch.long)
         labels[source_len:] = torch.tensor(target_ids)
@@ -363,58 +311,4 @@ class MiniGPT5(nn.Module):
             )
         return torch.cat(chunks), labels, starts
 
-    def losses(self, batch: Sequence[TrainingSample], stage: int, generator: torch.Generator | None = None) -> LossOutput:
-        """L = w_text*L_text + w_ldm*L_LDM + w_cap*L_CAP with CFG dropout (MINIGPT5_SPEC.md §4).
-
-        L_CAP applies, in either stage, when every sample of the batch carries captions (the official rule:
-        CC3M samples do, its VIST loader's do not). `generator` seeds CFG dropout and noise.
-        """
-        self._require_tokenizer()
-        if stage not in (1, 2):
-            raise MiniGPT5Error(f"stage must be 1 or 2, got {stage}")
-        if self.image_generator is None:
-            raise MiniGPT5Error("training needs the image generator (UNet + VAE) for the LDM loss")
-        train_cfg = self.config.training
-        all_inputs = [im for s in batch for im in s.input_images]
-        image_embeds = list(self.encode_images(all_inputs)) if all_inputs else []
-        encoded = [self._encode_sample(s, image_embeds) for s in batch]
-
-        length = max(e.shape[0] for e, _, _ in encoded)
-        hidden = self.config.llm.hidden_size
-        device = self.llm_device
-        embeds = torch.zeros(len(batch), length, hidden, dtype=self.llm_dtype, device=device)
-        labels = torch.full((len(batch), length), IGNORE_INDEX, dtype=torch.long, device=device)
-        mask = torch.zeros(len(batch), length, dtype=torch.long, device=device)
-        for b, (e, lab, _) in enumerate(encoded):
-            embeds[b, : e.shape[0]] = e
-            labels[b, : lab.shape[0]] = lab
-            mask[b, : e.shape[0]] = 1
-        out = self.llm(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=True)
-        text_loss = F.cross_entropy(
-            out.logits[:, :-1].reshape(-1, out.logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
-            ignore_index=IGNORE_INDEX,
-        )
-        states = out.hidden_states[-1]
-        n = self.config.num_vokens
-        groups = [states[b, p - 1 : p - 1 + n] for b, (_, _, starts) in enumerate(encoded) for p in starts]
-        if not groups:
-            raise MiniGPT5Error("the batch has no voken group; every training batch needs at least one output image")
-        features = torch.stack(groups).to(self.device)
-        keep = cfg_keep_mask(len(groups), train_cfg.cfg_dropout, generator).to(self.device)
-        features = features * keep[:, None, None].to(features.dtype)
-        conditioning = self.mapper(features)
-
-        target_images = images_to_tensor([im for s in batch for im in s.output_images], self.config.diffusion.resolution)
-        ldm_loss = self.image_generator.ldm_loss(
-            target_images, conditioning, min_snr_gamma=self.config.diffusion.min_snr_gamma, generator=generator
-        )
-        caption_loss = None
-        if all(s.captions is not None and len(s.captions) == len(s.output_images) for s in batch):
-            captions = [c if k else "" for c, k in zip([c for s in batch for c in s.captions], keep.tolist())]
-            with torch.no_grad():
-                target = self.image_generator.caption_features(captions, self.config.diffusion.caption_max_length)
-            caption_loss = F.mse_loss(conditioning.float(), target.float())
-        total = train_cfg.text_loss_weight * text_loss + train_cfg.ldm_loss_weight * ldm_loss
-        if caption_loss is not None:
-            total = total + train_cfg.caption_loss_weight * caption_loss
-        return LossOutput(total=total, text=text_loss, ldm=ldm_loss, caption=caption_loss)
+    _encode_sample = encode_sample  # the name shared/tools/parity calls

@@ -19,11 +19,11 @@ from PIL import Image
 from torch import nn
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerBase
 
-from .config import DiffusionConfig
-from .errors import MiniGPT5Error
+from ..config import DiffusionConfig
+from ..errors import MiniGPT5Error
 from .vision import to_rgb
 
-SD21_BASE_CONFIG = Path(__file__).resolve().parent / "assets" / "sd21-base"
+SD21_BASE_CONFIG = Path(__file__).resolve().parent.parent / "assets" / "sd21-base"
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -273,7 +273,7 @@ def _read_single_file(path: Path) -> dict[str, torch.Tensor]:
             raise MiniGPT5Error(f"{path} cannot be read as safetensors ({exc}); the file may be truncated — re-download it") from None
     if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
         raise MiniGPT5Error(f"{path} is not a checkpoint file (expected {', '.join(SINGLE_FILE_SUFFIXES)})")
-    from .official import read_pickle
+    from ..io.readers import read_pickle
 
     state = read_pickle(path, "Stable Diffusion checkpoint")  # weights_only=True
     return {k: v for k, v in state.items() if k.startswith(wanted)}

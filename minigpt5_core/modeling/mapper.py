@@ -12,7 +12,7 @@ import warnings
 import torch
 from torch import nn
 
-from .config import MapperConfig
+from ..config import MapperConfig
 
 
 class VokenMapper(nn.Module):

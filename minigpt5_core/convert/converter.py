@@ -26,85 +26,23 @@ from pathlib import Path
 
 import torch
 
-from . import official, stages
-from .checkpoint import (
-    CONFIG_FILE,
-    DEFAULT_SHARD_BYTES,
-    TOKENIZER_DIR,
-    _model_state,
-    write_config,
-    write_folder,
-    write_weights,
-)
-from .config import MiniGPT5Config
-from .errors import MiniGPT5Error
-from .tokens import add_new_tokens, check_tokenizer, new_tokens
+from ..config import MiniGPT5Config
+from ..errors import MiniGPT5Error
+from ..io.folder import write_config, write_folder
+from ..io.readers import read_pickle
+from ..io.weights import DEFAULT_SHARD_BYTES, write_weights
+from ..layout import CONFIG_FILE, TOKENIZER_DIR, OfficialPaths
+from ..modeling.llm import wrap_adapter
+from ..modeling.model import MiniGPT5
+from ..modeling.pretrained import model_state
+from ..tokens import add_new_tokens, check_tokenizer, new_tokens
+from . import official
 
 logger = logging.getLogger(__name__)
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 PROVENANCE_FILE = "conversion.json"
 Progress = Callable[[int, int, str], None]  # (done, total, what)
-
-
-@dataclass
-class OfficialPaths:
-    """Where each official part lives. `tokenizer` defaults to the Vicuna folder."""
-
-    stage1: Path
-    vicuna: Path
-    eva_vit: Path
-    blip2: Path
-    minigpt4: Path
-    stage2: Path | None = None
-    tokenizer: Path | None = None
-
-    def __post_init__(self):
-        for name in ("stage1", "vicuna", "eva_vit", "blip2", "minigpt4", "stage2", "tokenizer"):
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, Path(value))
-
-    @classmethod
-    def from_folder(cls, folder: str | Path) -> "OfficialPaths":
-        """The official files gathered in one folder (the layout `LoadMiniGPT5` offers directly):
-
-            stage1_cc3m.ckpt                  required
-            stage2_vist.ckpt | stage2_mmdialog.ckpt   optional, at most one stage2_*.ckpt
-            vicuna*/                          Vicuna v0 7B, Hugging Face layout (config.json, weights, tokenizer.model)
-            eva_vit_g.pth, blip2_pretrained_flant5xxl.pth
-            *minigpt4*.pth                    MiniGPT-4 7B aligned checkpoint (e.g. pretrained_minigpt4.pth)
-        """
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise MiniGPT5Error(f"{folder} is not a folder")
-
-        def one(pattern: str, what: str, required: bool = True, dirs: bool = False) -> Path | None:
-            found = sorted(p for p in folder.glob(pattern) if (p.is_dir() if dirs else p.is_file()))
-            if len(found) > 1:
-                raise MiniGPT5Error(f"{folder} holds several {what} ({', '.join(p.name for p in found)}); keep one")
-            if not found and required:
-                raise MiniGPT5Error(f"{folder} has no {what} ({pattern}); {OFFICIAL_LAYOUT}")
-            return found[0] if found else None
-
-        return cls(stage1=one(STAGE1_FILE, "stage-1 checkpoint"),
-                   stage2=one("stage2_*.ckpt", "stage-2 checkpoints", required=False),
-                   vicuna=one("vicuna*", "Vicuna folder", dirs=True),
-                   eva_vit=one("eva_vit_g.pth", "EVA ViT-g file"),
-                   blip2=one("blip2_pretrained_flant5xxl.pth", "BLIP-2 file"),
-                   minigpt4=one("*minigpt4*.pth", "MiniGPT-4 checkpoint"))
-
-
-STAGE1_FILE = "stage1_cc3m.ckpt"
-OFFICIAL_LAYOUT = ("an official-files folder holds stage1_cc3m.ckpt, optionally one stage2_*.ckpt, a vicuna*/ folder "
-                   "(Vicuna v0 7B, Hugging Face layout), eva_vit_g.pth, blip2_pretrained_flant5xxl.pth and "
-                   "pretrained_minigpt4.pth")
-
-
-def is_official_folder(folder: str | Path) -> bool:
-    """A folder of official files (not yet a converted model folder): it holds stage1_cc3m.ckpt."""
-    folder = Path(folder)
-    return (folder / STAGE1_FILE).is_file() and not (folder / CONFIG_FILE).is_file()
 
 
 @dataclass
@@ -127,7 +65,7 @@ class ConvertOptions:
 
 
 def _read_minigpt5(paths: OfficialPaths) -> tuple[dict, dict | None]:
-    stage1 = official.read_pickle(paths.stage1, "MiniGPT-5 stage-1 checkpoint")
+    stage1 = read_pickle(paths.stage1, "MiniGPT-5 stage-1 checkpoint")
     if official.checkpoint_stage(stage1) == 2:
         raise MiniGPT5Error(
             f"{paths.stage1} is a stage-2 checkpoint, given where stage 1 is expected. A stage-2 file has no fc.* "
@@ -136,7 +74,7 @@ def _read_minigpt5(paths: OfficialPaths) -> tuple[dict, dict | None]:
         )
     stage2 = None
     if paths.stage2 is not None:
-        stage2 = official.read_pickle(paths.stage2, "MiniGPT-5 stage-2 checkpoint")
+        stage2 = read_pickle(paths.stage2, "MiniGPT-5 stage-2 checkpoint")
         if official.checkpoint_stage(stage2) != 2:
             raise MiniGPT5Error(
                 f"{paths.stage2} is a stage-1 checkpoint, given as the stage-2 file; pass stage2_vist.ckpt or "
@@ -340,23 +278,22 @@ def convert(
     if main[head_key].shape[0] != vocab_rows:
         raise MiniGPT5Error(f"embed_tokens has {vocab_rows} rows but lm_head has {main[head_key].shape[0]}; the checkpoint is inconsistent")
 
-    eva = official.read_pickle(paths.eva_vit, "EVA ViT-g (eva_vit_g.pth)")
-    blip2 = official.read_pickle(paths.blip2, "BLIP-2 Q-Former (blip2_pretrained_flant5xxl.pth)")
-    minigpt4 = official.read_pickle(paths.minigpt4, "MiniGPT-4 aligned checkpoint (llama_proj)")
+    eva = read_pickle(paths.eva_vit, "EVA ViT-g (eva_vit_g.pth)")
+    blip2 = read_pickle(paths.blip2, "BLIP-2 Q-Former (blip2_pretrained_flant5xxl.pth)")
+    minigpt4 = read_pickle(paths.minigpt4, "MiniGPT-4 aligned checkpoint (llama_proj)")
     vicuna = official.open_vicuna(paths.vicuna)
     llama_config = official.read_hf_llama_config(paths.vicuna)
     config = _infer_config(stage1, main, main_stage, eva, blip2, llama_config, vocab_rows, options)
     tokenizer = _load_tokenizer(paths.tokenizer or paths.vicuna, vocab_rows, config.num_vokens)
 
-    from .model import MiniGPT5
 
     with torch.device("meta"):
         skeleton = MiniGPT5(config, tokenizer=None)
     adapter_stage = None
     if main_stage == 2 and not options.merge_lora:
-        stages.wrap_llm(skeleton, 2)
+        wrap_adapter(skeleton, 2)
         adapter_stage = 2
-    expected = {k: tuple(v.shape) for k, v in _model_state(skeleton).items()}
+    expected = {k: tuple(v.shape) for k, v in model_state(skeleton).items()}
     del skeleton
 
     sources = {"stage1": stage1, "stage2": stage2 or {}, "eva": eva, "blip2": blip2, "minigpt4": minigpt4, "vicuna": vicuna}
@@ -544,7 +481,3 @@ def main(argv: list[str] | None = None) -> int:
             bar.close()
     print(f"wrote {out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

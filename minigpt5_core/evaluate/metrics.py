@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import MiniGPT5Error
+from ..errors import MiniGPT5Error
 
 INCEPTION_RESIZE = 256  # the official VIST metrics resize the shorter side to 256 (bilinear) before FID
 

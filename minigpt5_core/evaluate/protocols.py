@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .data import DialogRecord, ReadReport, StoryRecord, read_records
-from .errors import MiniGPT5Error
+from ..data import DialogRecord, ReadReport, StoryRecord, read_records
+from ..errors import MiniGPT5Error
 from .metrics import (
     ClipScorer,
     Element,
@@ -46,7 +46,7 @@ from .metrics import (
     mm_relevance,
     rouge_l,
 )
-from .prompts import mmdialog_sample, vist_samples
+from ..prompts import mmdialog_sample, vist_samples
 
 PROTOCOLS = ("minigpt5", "gill", "mmdialog")
 VIST_FORMATS = ("vist-sis", "vist-cleaned")
@@ -232,7 +232,7 @@ def dialog_cases(dialogs: list[DialogRecord], result: EvalResult, *, num_vokens:
 def respond(model, cases: list[DialogCase], result: EvalResult, *, seed: int, steps: int | None,
             max_new_tokens: int | None, on_case=None) -> list[Response]:
     """Answer every dialogue (seeded per case), drawing each voken group the model emits."""
-    from .generation import TextSegment
+    from ..modeling.generation import TextSegment
 
     responses = []
     for i, case in enumerate(cases):
@@ -278,8 +278,8 @@ def score_responses(responses: list[Response], result: EvalResult, *, clip=None,
 
 
 def evaluate(args: argparse.Namespace) -> EvalResult:
-    from .config import MiniGPT5Config
-    from .model import MiniGPT5
+    from ..config import MiniGPT5Config
+    from ..modeling.model import MiniGPT5
 
     result = EvalResult(args.protocol)
     report = ReadReport(f"{args.data}:{args.path}")
@@ -357,7 +357,3 @@ def main(argv: list[str] | None = None) -> int:
     print(result.table())
     print(json.dumps(result.to_dict()))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .config import VIST_SYSTEM_PROMPT
+from ..config import VIST_SYSTEM_PROMPT
 
 _CORPUS = [
     VIST_SYSTEM_PROMPT,

@@ -22,8 +22,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from .errors import MiniGPT5Error
-from .tokens import SpecialIds
+from ..errors import MiniGPT5Error
+from ..tokens import SpecialIds
 
 TokenCallback = Callable[[int], None]
 

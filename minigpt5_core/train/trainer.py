@@ -51,10 +51,11 @@ import torch
 from torch import nn
 
 from . import stages
-from .config import MiniGPT5Config
-from .data import ReadReport, SampleSource, read_records, sample_specs
-from .errors import MiniGPT5Error
-from .model import MiniGPT5
+from .losses import compute_losses
+from ..config import MiniGPT5Config
+from ..data import ReadReport, SampleSource, read_records, sample_specs
+from ..errors import MiniGPT5Error
+from ..modeling.model import MiniGPT5
 
 MODEL_DIR = "model"
 STATE_FILE = "trainer_state.json"
@@ -137,7 +138,7 @@ class TrainConfig:
 
 
 class LossModule(nn.Module):
-    """`forward` = `MiniGPT5.losses`, so that DDP (which hooks `forward`) synchronises the gradients."""
+    """`forward` = `compute_losses`, so that DDP (which hooks `forward`) synchronises the gradients."""
 
     def __init__(self, model: MiniGPT5, stage: int):
         super().__init__()
@@ -145,7 +146,7 @@ class LossModule(nn.Module):
         self.stage = stage
 
     def forward(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model.losses(batch, self.stage, generator)
+        out = compute_losses(self.model, batch, self.stage, generator)
         nan = torch.tensor(float("nan"))
         terms = torch.stack([out.total.detach().float().cpu(), out.text.detach().float().cpu(),
                              out.ldm.detach().float().cpu(),
@@ -375,7 +376,8 @@ def _register_model_layout_hooks(accelerator, model: MiniGPT5) -> None:
         weights.clear()  # accelerate writes no second copy of the weights
 
     def load_hook(models, input_dir):
-        from .checkpoint import SafetensorsReader, weight_files
+        from ..io.weights import SafetensorsReader
+        from ..layout import weight_files
 
         folder = Path(input_dir) / MODEL_DIR
         state = {}
@@ -446,8 +448,3 @@ def _dump_stacks_on_sigusr1() -> None:
     """
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-
-
-if __name__ == "__main__":
-    _dump_stacks_on_sigusr1()
-    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Conversion of the official MiniGPT-5 files into our model folder (`python -m minigpt5_core.convert`).
+
+    official    the official files' key names and how each of our tensors is made from them
+    converter   the streaming converter, its options, and the conversion cache `LoadMiniGPT5` uses
+"""
+
+from ..layout import OfficialPaths, is_official_folder
+from .converter import ConvertOptions, convert, ensure_converted, fingerprint, main
+
+__all__ = ["ConvertOptions", "OfficialPaths", "convert", "ensure_converted", "fingerprint", "is_official_folder",
+           "main"]

@@ -1,0 +1,147 @@
+"""`MiniGPT5.save_pretrained` / `from_pretrained`: symmetric, like diffusers' (file names in `layout`).
+
+Loading checks everything a user can get wrong (missing files, wrong tokenizer, keys or shapes that do not
+match the config) and says what to do about it. It streams: the model is built with its parameters on the
+meta device, then each file's tensors are read, cast and ASSIGNED (never copied into a second, randomly
+initialised model), so peak host RAM stays near the size of the weights being loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import torch
+from accelerate import init_empty_weights
+from transformers import AutoTokenizer
+
+from ..config import MiniGPT5Config
+from ..errors import MiniGPT5Error
+from ..io.folder import read_config, write_config, write_folder
+from ..io.weights import DEFAULT_SHARD_BYTES, SafetensorsReader, check_state, write_weights
+from ..layout import GENERATOR_DIR, TOKENIZER_DIR, WEIGHTS_INDEX, weight_files
+from .diffusion import ImageGenerator
+from .llm import wrap_adapter
+
+if TYPE_CHECKING:
+    from .model import MiniGPT5
+
+PARTS = ("encoder", "llm", "mapper", "image_generator")
+
+DeviceSpec = str | torch.device | Mapping[str, str | torch.device] | None
+
+
+def model_state(model: "MiniGPT5") -> dict[str, torch.Tensor]:
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("image_generator.")}
+
+
+def save_pretrained(model: "MiniGPT5", folder: str | Path, *, max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> None:
+    """Write the model folder atomically: a reader never sees a half-written model."""
+
+    def fill(staging: Path) -> None:
+        write_config(staging, model.config, model.adapter_stage)
+        write_weights(model_state(model).items(), staging, max_shard_bytes)
+        if model.tokenizer is not None:
+            model.tokenizer.save_pretrained(staging / TOKENIZER_DIR)
+        if model.image_generator is not None:
+            model.image_generator.save(staging / GENERATOR_DIR)
+
+    write_folder(folder, fill)
+
+
+def _part_devices(device: DeviceSpec) -> dict[str, torch.device]:
+    """One device per part; a mapping may name some of encoder / llm / mapper / image_generator (rest: cpu)."""
+    if device is None or isinstance(device, (str, torch.device)):
+        return {part: torch.device(device or "cpu") for part in PARTS}
+    unknown = set(device) - set(PARTS)
+    if unknown:
+        raise MiniGPT5Error(f"device map names unknown parts {sorted(unknown)}; parts are {', '.join(PARTS)}")
+    return {part: torch.device(device.get(part, "cpu")) for part in PARTS}
+
+
+def _restore_unsaved_buffers(model: "MiniGPT5") -> None:
+    """Re-create the non-persistent buffers that stayed on the meta device during a streaming load.
+
+    Buffers that modules compute in __init__ (LLaMA's rotary `inv_freq`) were built for real, because
+    only parameters go to meta; peft's trainable-token adapter keeps a copy of the original rows,
+    which is derived from the loaded base matrix here.
+    """
+    from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+
+    for module in model.modules():
+        if isinstance(module, TrainableTokensLayer) and not module.tied_adapter:
+            weight = module.get_base_layer().weight
+            for name, rows in module.token_indices.items():
+                module.trainable_tokens_original[name] = weight[rows].detach().clone()
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise MiniGPT5Error(f"internal error: {len(left)} tensors were not loaded ({', '.join(left[:5])}); please report this")
+
+
+def check_generator(generator: ImageGenerator, config: MiniGPT5Config, source: str) -> None:
+    """The mapper writes (77, d_model) conditioning: the UNet's cross-attention must be that wide."""
+    width = generator.unet.config.cross_attention_dim
+    if width != config.mapper.d_model:
+        raise MiniGPT5Error(
+            f"{source} has a UNet with cross-attention width {width}, but this model's mapper writes "
+            f"{config.mapper.d_model}-wide conditioning; use the Stable Diffusion the model was trained with "
+            "(SD 2.1-base for the official weights)"
+        )
+
+
+def load_pretrained(
+    cls: type["MiniGPT5"], folder: str | Path, *, device: DeviceSpec = None,
+    dtype: torch.dtype | None = None, with_image_generator: bool = True,
+    image_generator: ImageGenerator | str | Path | None = None,
+) -> "MiniGPT5":
+    """Load a model folder. `with_image_generator=False` skips sd/ (ComfyUI brings its own SD).
+
+    `device` is one device, or a mapping such as {"encoder": "cuda:1", "llm": "cuda:0", "mapper": "cuda:0"}
+    (parts not named stay on the CPU). Each tensor goes straight to its device in `dtype`.
+    `image_generator` replaces the folder's sd/: an `ImageGenerator`, or the path of a local Stable Diffusion
+    2.1-base diffusers folder or single checkpoint file (e.g. v2-1_512-ema-pruned.safetensors).
+    """
+    folder = Path(folder)
+    config, adapter_stage = read_config(folder)
+    files = weight_files(folder)
+    if not (folder / TOKENIZER_DIR).is_dir():
+        raise MiniGPT5Error(f"{folder} has no {TOKENIZER_DIR}/ folder; MiniGPT-5 needs the tokenizer saved with its weights")
+    tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR, local_files_only=True)
+    generator = None
+    if image_generator is not None:
+        generator = image_generator
+        if not isinstance(generator, ImageGenerator):
+            generator = ImageGenerator.from_local(image_generator, with_text_encoder=False)
+        check_generator(generator, config, str(image_generator) if not isinstance(image_generator, ImageGenerator) else "the image generator")
+    elif with_image_generator and (folder / GENERATOR_DIR).is_dir():
+        generator = ImageGenerator.from_folder(folder / GENERATOR_DIR)
+    readers = [SafetensorsReader(file) for file in files]
+    found = {key: SimpleNamespace(shape=r.shape(key)) for r in readers for key in r.keys()}
+    with init_empty_weights(include_buffers=False):
+        model = cls(config, tokenizer, generator)
+    if adapter_stage is not None:
+        wrap_adapter(model, adapter_stage)
+    source = str(files[0] if len(files) == 1 else folder / WEIGHTS_INDEX)
+    check_state(model_state(model), found, source)
+    devices = _part_devices(device)
+    batch: dict[str, torch.Tensor] = {}
+    for reader in readers:
+        for key, tensor in reader.tensors():
+            target = dtype if dtype is not None and tensor.is_floating_point() else tensor.dtype
+            batch[key] = tensor.to(devices[key.split(".", 1)[0]], target)
+            if len(batch) >= 64:  # assigning in small batches: load_state_dict walks every module per call
+                model.load_state_dict(batch, strict=False, assign=True)
+                batch = {}
+    model.load_state_dict(batch, strict=False, assign=True)
+    del batch
+    _restore_unsaved_buffers(model)
+    model.eval()
+    if dtype is not None:
+        model.to(dtype=dtype)
+    for part in PARTS:
+        module = getattr(model, part)
+        if module is not None:
+            module.to(devices[part])
+    return model
