@@ -212,6 +212,47 @@ def test_vist_cleaned_with_image_map_counts_missing_images(tmp_path):
     assert gen.target == f"{VOKENS} ###" and "Generate an image with the scene description: Second." in gen.source
 
 
+def test_vist_readers_skip_and_count_stories_whose_pictures_would_leave_the_folder(tmp_path):
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "passport.jpg").write_bytes(_jpg())
+    photos = tmp_path / "images"
+    photos.mkdir()
+    (photos / "100.jpg").write_bytes(_jpg())
+    (photos / "101.jpg").symlink_to(tmp_path / "private" / "passport.jpg")
+    data = _sis({"fine": [(0, "Fine.", "100")], "climbs": [(0, "Out.", "../private/passport")],
+                 "absolute": [(0, "Out.", str(tmp_path / "private" / "passport"))], "linked": [(0, "Out.", "101")],
+                 "nul": [(0, "Out.", "10\x000")]})
+    (tmp_path / "sis.json").write_text(json.dumps(data))
+    report = ReadReport("vist")
+    assert [s.story_id for s in read_vist_sis(tmp_path / "sis.json", photos, report)] == ["fine"]
+    assert report.skipped == {"story with a picture outside the photo folder": 4}
+
+    cleaned = {"fine": [{"caption": "Fine.", "image_id": "1", "sequence_index": "0"}],
+               "climbs": [{"caption": "Out.", "image_id": "2", "sequence_index": 0}],
+               "mixed": [{"caption": "Second.", "image_id": "1", "sequence_index": "10"},
+                         {"caption": "First.", "image_id": "1", "sequence_index": 9}]}
+    (photos / "map.json").write_text(json.dumps({"1": "100.jpg", "2": "../private/passport.jpg"}))
+    (tmp_path / "cleaned.json").write_text(json.dumps(cleaned))
+    report = ReadReport("vist-cleaned")
+    stories = list(read_vist_cleaned(tmp_path / "cleaned.json", photos / "map.json", report))
+    assert [(s.story_id, s.captions) for s in stories] == [("fine", ["Fine."]), ("mixed", ["First.", "Second."])]
+    assert report.skipped == {"story with a picture outside the photo folder": 1}
+
+
+def test_mmdialog_media_id_that_climbs_out_of_the_media_folder_is_skipped(tmp_path):
+    (tmp_path / "secret.jpg").write_bytes(_jpg())
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "1.jpg").write_bytes(_jpg())
+    lines = [{"conversation_id": n, "conversation": [{"turn": [{"__TEXT__": "hi"}, {"__MEDIA__": key}]},
+                                                     {"turn": [{"__TEXT__": "hello"}]}]}
+             for n, key in enumerate(["1", "../secret", "1\x00"])]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    report = ReadReport("mmdialog")
+    assert [d.dialog_id for d in read_mmdialog(tmp_path / "d.jsonl", media, report)] == ["0"]
+    assert report.skipped == {"dialogue with a media id leading outside the media folder": 2}
+
+
 # ---- MMDialog ---------------------------------------------------------------------------------------
 
 

@@ -107,3 +107,86 @@ def test_a_file_of_another_kind_is_recognised_as_not_vist(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"hello": "world"}), encoding="utf-8")
     with pytest.raises(StorybookError, match=r"neither a VIST story-in-sequence file"):
         from_vist(tmp_path / "other.json", images=tmp_path)
+
+
+# ---- files anyone may have written: ids and paths never reach outside the photo folder -------------
+
+
+@pytest.fixture
+def passport(tmp_path):
+    """A private picture beside the photo folder that no VIST file may make the book read."""
+    (tmp_path / "private").mkdir()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(tmp_path / "private" / "passport.jpg")
+    return tmp_path / "private" / "passport.jpg"
+
+
+def one_line_error(call) -> str:
+    with pytest.raises(StorybookError) as caught:
+        call()
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def with_photo(steps, index, photo_id):
+    return [(order, photo_id if n == index else pid, text) for n, (order, pid, text) in enumerate(steps)]
+
+
+def test_sis_photo_id_that_climbs_out_of_the_photo_folder_is_refused(tmp_path, photos, passport):
+    sis = write_sis(tmp_path / "sis.json", {"30355": with_photo(STORY, 1, "../private/passport")})
+    message = one_line_error(lambda: from_vist(sis, images=photos))
+    assert "'../private/passport' is not a plain file name" in message and "story 30355" in message
+
+
+def test_sis_photo_id_that_is_an_absolute_path_is_refused(tmp_path, photos, passport):
+    sis = write_sis(tmp_path / "sis.json", {"30355": with_photo(STORY, 0, str(passport.with_suffix("")))})
+    assert "is not a plain file name" in one_line_error(lambda: from_vist(sis, images=photos))
+
+
+def test_sis_photo_that_links_outside_the_photo_folder_is_refused(tmp_path, photos, passport):
+    (photos / "2002.jpg").unlink()
+    (photos / "2002.jpg").symlink_to(passport)
+    sis = write_sis(tmp_path / "sis.json", {"30355": STORY})
+    assert "leads outside" in one_line_error(lambda: from_vist(sis, images=photos))
+
+
+def test_nul_byte_in_a_photo_id_is_one_line(tmp_path, photos):
+    sis = write_sis(tmp_path / "sis.json", {"30355": with_photo(STORY, 2, "20\x0003")})
+    assert "'20\\x0003' is not a plain file name" in one_line_error(lambda: from_vist(sis, images=photos))
+
+
+def cleaned_files(tmp_path, paths, indices=None):
+    """A cleaned VIST story of len(paths) steps whose image map gives `paths`; captions name their index."""
+    indices = indices if indices is not None else list(range(len(paths)))
+    steps = [{"caption": f"Step {index}.", "image_id": str(n), "sequence_index": index}
+             for n, index in enumerate(indices)]
+    (tmp_path / "cleaned.json").write_text(json.dumps({"40470": steps}), encoding="utf-8")
+    (tmp_path / "map.json").write_text(json.dumps({str(n): p for n, p in enumerate(paths)}), encoding="utf-8")
+    return tmp_path / "cleaned.json", tmp_path / "map.json"
+
+
+@pytest.mark.parametrize("escape", ["../private/passport.jpg", "{passport}", "images/../../private/passport.jpg",
+                                    "images/2001\x00.jpg"])
+def test_cleaned_image_map_path_outside_the_image_folder_is_refused(tmp_path, photos, passport, escape):
+    cleaned, mapping = cleaned_files(tmp_path / "images", ["2001.jpg", escape.format(passport=passport)])
+    message = one_line_error(lambda: from_vist(cleaned, image_map=mapping))
+    assert "is not a relative path inside" in message and "image 1's path" in message
+
+
+def test_cleaned_image_map_path_that_links_outside_is_refused(tmp_path, photos, passport):
+    (photos / "2001.jpg").unlink()
+    (photos / "2001.jpg").symlink_to(passport)
+    cleaned, mapping = cleaned_files(tmp_path, ["2001.jpg"])
+    assert "leads outside" in one_line_error(lambda: from_vist(cleaned, image_map=mapping, images=photos))
+
+
+def test_cleaned_sequence_index_may_mix_numbers_and_digit_strings(tmp_path, photos):
+    cleaned, mapping = cleaned_files(tmp_path, ["2001.jpg", "2002.jpg", "2003.jpg", "2005.jpg"],
+                                     indices=["10", 9, 2.0, "0"])
+    source = from_vist(cleaned, image_map=mapping, images=photos)
+    assert [p.text for p in source.story.pages] == ["Step 0.", "Step 2.0.", "Step 9.", "Step 10."]
+
+
+def test_cleaned_sequence_index_that_is_not_a_whole_number_is_named(tmp_path, photos):
+    cleaned, mapping = cleaned_files(tmp_path, ["2001.jpg", "2002.jpg"], indices=[0, "second"])
+    message = one_line_error(lambda: from_vist(cleaned, image_map=mapping, images=photos))
+    assert "step 1 has sequence_index 'second'; it must be a whole number" in message

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from .records import (
     DialogRecord,
+    ImageFolder,
     ImageRef,
     ReadReport,
+    UnsafeNameError,
     clean_text,
-    find_image,
     require_file,
 )
 
@@ -27,6 +28,7 @@ def read_mmdialog(path: str | Path, images: str | Path, report: ReadReport) -> I
     """
     path, folder = Path(path), Path(images)
     require_file(path, "MMDialog file")
+    photos = ImageFolder(folder)
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
@@ -42,7 +44,7 @@ def read_mmdialog(path: str | Path, images: str | Path, report: ReadReport) -> I
             except (json.JSONDecodeError, KeyError, TypeError):
                 report.skip("malformed line", where)
                 continue
-            turns, missing = [], False
+            turns, missing, unsafe = [], False, False
             for parts in raw_turns:
                 texts = [clean_text(p["__TEXT__"]) for p in parts if isinstance(p, dict) and "__TEXT__" in p]
                 media = [str(p["__MEDIA__"]) for p in parts if isinstance(p, dict) and "__MEDIA__" in p]
@@ -50,7 +52,11 @@ def read_mmdialog(path: str | Path, images: str | Path, report: ReadReport) -> I
                     report.drop("extra pictures of a turn", where, len(media) - 1)
                 ref = None
                 if media:
-                    found = find_image(folder, media[0])
+                    try:
+                        found = photos.find(media[0])
+                    except UnsafeNameError:
+                        unsafe = True
+                        break
                     if found is None:
                         missing = True
                         break
@@ -58,6 +64,9 @@ def read_mmdialog(path: str | Path, images: str | Path, report: ReadReport) -> I
                 text = " ".join(t for t in texts if t)
                 if text or ref is not None:
                     turns.append((text, ref))
+            if unsafe:
+                report.skip("dialogue with a media id leading outside the media folder", where)
+                continue
             if missing:
                 report.skip("dialogue with a missing picture", where)
                 continue

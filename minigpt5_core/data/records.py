@@ -11,14 +11,14 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from PIL import Image
 
 from ..errors import MiniGPT5Error
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 FORMATS = ("cc3m-tsv", "cc3m-wds", "vist-sis", "vist-cleaned", "mmdialog")
 VIST_TASKS = ("gen", "multimodal", "understanding")
 
@@ -125,15 +125,67 @@ def clean_text(text: Any) -> str:
     return " ".join(str(text).split())
 
 
-def find_image(folder: Path, stem: str) -> Path | None:
-    """`stem` + an image suffix in `folder` or one level below it (VIST splits train/val/test)."""
-    directories = [folder] + (sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [])
-    for directory in directories:
-        for suffix in IMAGE_SUFFIXES:
-            for candidate in (directory / f"{stem}{suffix}", directory / f"{stem}{suffix.upper()}"):
-                if candidate.is_file():
-                    return candidate
-    return None
+class UnsafeNameError(DataError):
+    """A file name taken from a data file would lead outside its folder (or cannot name a file at all)."""
+
+
+_NOT_IN_A_NAME = ("/", "\\", ":", "\x00")
+
+
+class ImageFolder:
+    """Images named by an id (`<id>.jpg`, ...) in one folder or one level below it, never outside it.
+
+    Ids come from data files that anyone may have written, so an id is only ever a plain file name
+    ("../private/passport", "/etc/x", "C:x" and NUL bytes are refused) and a file that resolves outside the
+    folder through a link is refused too. The sub-folders are listed once and each id is looked up once:
+    VIST splits its 200k photos into train/val/test folders, and a photo appears in several stories.
+    """
+
+    def __init__(self, folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES):
+        self.folder = folder
+        self.suffixes = suffixes
+        self._root = folder.resolve()
+        self._directories = [folder] + (sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [])
+        self._found: dict[str, Path | None] = {}  # a VIST photo appears in several stories
+
+    def find(self, stem: str) -> Path | None:
+        """The image for `stem`, or None; `UnsafeNameError` for a name that is not a plain file name or a
+        file that leads outside the folder."""
+        if not stem or stem in (".", "..") or any(c in stem for c in _NOT_IN_A_NAME):
+            raise UnsafeNameError(f"the id {stem!r} is not a plain file name (no '/', '\\', ':', NUL or '..'); "
+                                  f"it cannot name an image in {self.folder}")
+        if stem not in self._found:
+            self._found[stem] = self._look_up(stem)
+        return self._found[stem]
+
+    def _look_up(self, stem: str) -> Path | None:
+        for directory in self._directories:
+            for suffix in self.suffixes:
+                for candidate in (directory / f"{stem}{suffix}", directory / f"{stem}{suffix.upper()}"):
+                    if candidate.is_file():
+                        if not candidate.resolve().is_relative_to(self._root):
+                            raise UnsafeNameError(f"image {candidate} leads outside {self.folder} (through a link); "
+                                                  "copy the file into the folder instead")
+                        return candidate
+        return None
+
+
+def inside_folder(folder: Path, relative: str, what: str) -> Path:
+    """`folder / relative` for a relative path from a data file, refused where it would leave `folder`.
+
+    Absolute paths, drive letters, '..' and NUL bytes are refused by their spelling; a path that leaves the
+    folder through a link is refused by where it resolves.
+    """
+    pure_posix, pure_windows = PurePosixPath(relative), PureWindowsPath(relative)
+    if ("\x00" in relative or pure_posix.is_absolute() or pure_windows.is_absolute() or pure_windows.drive
+            or ".." in pure_posix.parts or ".." in pure_windows.parts):
+        raise UnsafeNameError(f"{what} {relative!r} is not a relative path inside {folder} "
+                              "(no absolute paths, drive letters, '..' or NUL bytes)")
+    target = folder / relative
+    if target.exists() and not target.resolve().is_relative_to(folder.resolve()):
+        raise UnsafeNameError(f"{what} {relative!r} leads outside {folder} (through a link); "
+                              "copy the file into the folder instead")
+    return target
 
 
 def require_file(path: Path, what: str) -> None:
