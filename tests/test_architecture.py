@@ -1,0 +1,141 @@
+"""The layering of ARCHITECTURE.md, read off the source: what imports what, and what stays torch-free.
+
+Every import statement counts wherever it stands (module level or inside a function), because a
+function-level import is still a dependency, only a hidden one. Imports under `if TYPE_CHECKING:` are left
+out: they never run, they only name a type for annotations.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ("config", "errors", "prompts", "tokens", "layout")  # torch-free, at the bottom
+CENTRE = (*SMALL, "io", "modeling")
+EDGES = ("train", "convert", "data", "evaluate", "shapes")
+OUTSIDE = ("nodes", "storybook", "comfy", "comfy_execution", "comfy_extras", "folder_paths", "server")
+HEAVY = ("torch", "transformers", "diffusers", "peft", "accelerate", "safetensors")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+class _Imports(ast.NodeVisitor):
+    """Every import statement of a module, at any depth, except those that only run for a type checker."""
+
+    def __init__(self) -> None:
+        self.found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit_If(self, node: ast.If) -> None:
+        for child in node.orelse if _is_type_checking(node) else [node.test, *node.body, *node.orelse]:
+            self.visit(child)
+
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        self.found.append(node)
+
+    visit_ImportFrom = visit_Import
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """The modules `path` imports: `from pkg import sub` names the submodule where `sub` is one."""
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    visitor = _Imports()
+    visitor.visit(ast.parse(path.read_text(encoding="utf-8")))
+    for node in visitor.found:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+            continue
+        if node.level:
+            base = package[: len(package) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+        else:
+            target = node.module
+        for alias in node.names:
+            full = f"{target}.{alias.name}"
+            found.add(full if full in modules else target)
+    return found
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    paths = sorted((REPO / "minigpt5_core").rglob("*.py"))
+    modules = {module_name(p) for p in paths}
+    return {module_name(p): imports_of(p, modules) for p in paths}
+
+
+def part(module: str) -> str | None:
+    """Which part of the library a module is in: 'modeling', 'data', 'layout', ... (None for the package)."""
+    pieces = module.split(".")
+    return pieces[1] if pieces[0] == "minigpt5_core" and len(pieces) > 1 else None
+
+
+def offending(graph, importers, forbidden) -> list[str]:
+    return sorted(f"{m} imports {t}" for m, targets in graph.items() if part(m) in importers
+                  for t in targets if part(t) in forbidden or t.split(".")[0] in OUTSIDE)
+
+
+def test_the_centre_never_imports_an_edge_or_the_outside(graph):
+    assert offending(graph, CENTRE, EDGES) == []
+
+
+def test_the_small_modules_import_only_each_other_and_io_sits_below_modeling(graph):
+    assert offending(graph, SMALL, ("io", "modeling", *EDGES)) == []
+    assert offending(graph, ("io",), ("modeling", *EDGES)) == []
+
+
+def test_no_module_of_the_library_imports_nodes_storybook_or_comfy(graph):
+    assert sorted(f"{m} imports {t}" for m, targets in graph.items() for t in targets
+                  if t.split(".")[0] in OUTSIDE) == []
+
+
+def test_the_storybook_never_imports_the_nodes_or_comfy():
+    paths = sorted((REPO / "storybook").rglob("*.py"))
+    modules = {module_name(p) for p in paths}
+    found = sorted(f"{module_name(p)} imports {t}" for p in paths for t in imports_of(p, modules)
+                   if t.split(".")[0] in OUTSIDE and t.split(".")[0] != "storybook")
+    assert found == []
+
+
+def test_no_import_cycles_between_library_modules(graph):
+    inside = {m: {t for t in targets if t in graph and t != m} for m, targets in graph.items()}
+    cycles, state = [], {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(inside[module]):
+            if state.get(target) == "open":
+                loop = path + [module]
+                cycles.append(" -> ".join(loop[loop.index(target):] + [target]))
+            elif target not in state:
+                visit(target, path + [module])
+        state[module] = "done"
+
+    for module in sorted(inside):
+        if module not in state:
+            visit(module, [])
+    assert cycles == []
+
+
+def test_dataset_formats_layout_and_the_small_modules_import_without_torch():
+    modules = ["minigpt5_core.data", "minigpt5_core.data.check", "minigpt5_core.layout",
+               *(f"minigpt5_core.{m}" for m in SMALL), "storybook", "storybook.cli"]
+    code = (f"import importlib, json, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+            f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []
