@@ -123,7 +123,7 @@ def _source(args: argparse.Namespace) -> StoryInput:
         return from_vist(args.vist, images=args.images, image_map=args.image_map, story_id=args.story_id)
     model = args.model if args.model is not None else default_model_dir()
     if model is None:
-        raise StorybookError("no input given, and no default model is bundled yet: pass --manifest DIR, "
+        raise StorybookError("no input given, and this install lacks the bundled model: pass --manifest DIR, "
                              "--vist FILE --images DIR, or --model MODEL_DIR --prompt TEXT "
                              "(see 'python -m storybook make --help')")
     return generate_story(model, args.prompt if args.prompt is not None else DEFAULT_PROMPT,
