@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from .config import VIST_SYSTEM_PROMPT
+from .errors import MiniGPT5Error
 from .tokens import IMAGE_TAG, voken_tokens
 
 NEXT_SCENE_INSTRUCTION = "Tell me the next scene with image."
@@ -81,7 +82,7 @@ def vist_samples(
     apply to them, as in the official VIST loader.
     """
     if len(captions) != len(images):
-        raise ValueError(f"a story needs one image per caption, got {len(captions)} captions and {len(images)} images")
+        raise MiniGPT5Error(f"a story needs one image per caption, got {len(captions)} captions and {len(images)} images")
     group = voken_group(num_vokens)
     samples = []
     for k, caption in enumerate(captions):
@@ -96,7 +97,7 @@ def vist_samples(
             source = _vist_source(history, f"{IMAGE_TAG} {UNDERSTAND_INSTRUCTION}", system)
             samples.append(TrainingSample(source, f"{caption} ###", history_images + [images[k]], []))
         else:
-            raise ValueError(f"unknown VIST task {task!r}; choose gen, multimodal or understanding")
+            raise MiniGPT5Error(f"unknown VIST task {task!r}; choose gen, multimodal or understanding")
     return samples
 
 
@@ -109,7 +110,7 @@ def mmdialog_sample(
     Turns alternate Human / Assistant, ending with the Assistant.
     """
     if len(turns) < 2:
-        raise ValueError("an MMDialog sample needs at least one turn of history and one answer")
+        raise MiniGPT5Error("an MMDialog sample needs at least one turn of history and one answer")
     history, inputs = [], []
     roles = ["Human", "Assistant"]
     offset = (len(turns) - 1) % 2  # so that the last turn is the Assistant's

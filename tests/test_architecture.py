@@ -137,5 +137,33 @@ def test_dataset_formats_layout_and_the_small_modules_import_without_torch():
                *(f"minigpt5_core.{m}" for m in SMALL), "storybook", "storybook.cli"]
     code = (f"import importlib, json, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
             f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == []
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout) == []
+
+
+BUILTIN_ERRORS = ("ValueError", "RuntimeError", "TypeError", "KeyError", "IndexError", "OSError", "Exception")
+
+
+def _raises_to_the_caller(tree: ast.AST, inside_try: bool = False):
+    """`raise ValueError(...)`-like statements that are not inside a `try` body (where they are caught locally)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.Raise) and not inside_try and node.exc is not None:
+            call = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(call, ast.Name) and call.id in BUILTIN_ERRORS:
+                yield node.lineno, call.id
+        if isinstance(node, ast.Try):
+            for child in node.body:
+                yield from _raises_to_the_caller(child, True)
+            for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                yield from _raises_to_the_caller(child, inside_try)
+        else:
+            yield from _raises_to_the_caller(node, inside_try)
+
+
+def test_users_get_the_package_error_never_a_bare_builtin_one():
+    found = [f"{path.relative_to(REPO)}:{line} raises {name}"
+             for package in ("minigpt5_core", "storybook")
+             for path in sorted((REPO / package).rglob("*.py"))
+             for line, name in _raises_to_the_caller(ast.parse(path.read_text(encoding="utf-8")))]
+    assert found == []

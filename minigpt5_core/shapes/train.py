@@ -41,6 +41,7 @@ from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
 from ..train import stages
 from ..train.losses import compute_losses, text_loss
 from ..config import MiniGPT5Config
+from ..errors import MiniGPT5Error
 from ..modeling.diffusion import ImageGenerator
 from ..modeling.llm import merge_adapters
 from ..modeling.model import MiniGPT5
@@ -270,7 +271,9 @@ def load_vision(model: MiniGPT5, vision_dir: Path) -> None:
     """Put the pretrained ViT + Q-Former into `model.encoder` (the projection stays as initialised)."""
     missing, unexpected = model.encoder.load_state_dict(load_file(vision_dir / "encoder.safetensors"), strict=False)
     if unexpected or any(not k.startswith("proj.") for k in missing):
-        raise RuntimeError(f"vision weights do not fit the encoder: missing {missing}, unexpected {unexpected}")
+        raise MiniGPT5Error(f"the vision weights in {vision_dir} do not fit this encoder (missing {missing}, "
+                            f"unexpected {unexpected}): they were trained for another configuration; delete "
+                            f"{vision_dir} and rerun to train them again")
 
 
 # ---- the MiniGPT-4 analog ---------------------------------------------------------------------------
