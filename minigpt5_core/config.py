@@ -96,6 +96,11 @@ class GenerationConfig:
     top_p: float = 0.9
     repetition_penalty: float = 2.0
     stop_text: str = "###"
+    # The CUDA fast path (modeling/generation.py): a KV cache preallocated for the whole context, and
+    # torch.compile of the one-token step (needs static_cache). Same tokens as the default path; on a
+    # CPU it brings nothing but compile time, hence off by default.
+    static_cache: bool = False
+    compile_decode: bool = False
 
 
 @dataclass

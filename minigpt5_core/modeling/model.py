@@ -172,8 +172,10 @@ class MiniGPT5(nn.Module):
         ids = self._require_tokenizer()
         images = self._fit_history(prompt, list(images), reserve) if template else list(images)
         text = self.chat_text(prompt, len(images)) if template else prompt
+        gen = self.config.generation
         session = DecodingSession(
-            self.llm, self.embed_tokens, self.tokenizer, ids, self.config.llm.max_position_embeddings
+            self.llm, self.embed_tokens, self.tokenizer, ids, self.config.llm.max_position_embeddings,
+            static_cache=gen.static_cache, compile_decode=gen.compile_decode,
         )
         with torch.no_grad():
             session.feed_embeds(self.embed_prompt(text, images))

@@ -23,7 +23,7 @@ from ..io.folder import read_config, write_config, write_folder
 from ..io.weights import DEFAULT_SHARD_BYTES, SafetensorsReader, check_state, write_weights
 from ..layout import GENERATOR_DIR, TOKENIZER_DIR, WEIGHTS_INDEX, weight_files
 from .diffusion import ImageGenerator
-from .llm import wrap_adapter
+from .llm import LLMQuantizer, wrap_adapter
 
 if TYPE_CHECKING:
     from .model import MiniGPT5
@@ -94,7 +94,7 @@ def check_generator(generator: ImageGenerator, config: MiniGPT5Config, source: s
 def load_pretrained(
     cls: type["MiniGPT5"], folder: str | Path, *, device: DeviceSpec = None,
     dtype: torch.dtype | None = None, with_image_generator: bool = True,
-    image_generator: ImageGenerator | str | Path | None = None,
+    image_generator: ImageGenerator | str | Path | None = None, quantize: str = "none",
 ) -> "MiniGPT5":
     """Load a model folder. `with_image_generator=False` skips sd/ (ComfyUI brings its own SD).
 
@@ -102,7 +102,11 @@ def load_pretrained(
     (parts not named stay on the CPU). Each tensor goes straight to its device in `dtype`.
     `image_generator` replaces the folder's sd/: an `ImageGenerator`, or the path of a local Stable Diffusion
     2.1-base diffusers folder or single checkpoint file (e.g. v2-1_512-ema-pruned.safetensors).
+    `quantize` ("none", "int8", "nf4": `llm.QUANTIZE_TIERS`) stores the LLM's linear layers in bitsandbytes
+    8-bit or 4-bit as they stream in (nf4 computes in `dtype`); the vision tower, mapper, embeddings and
+    lm_head keep `dtype`. Nothing quantized is ever written to disk: the folder stays the bf16/fp16 one.
     """
+    quantizer = LLMQuantizer(quantize, dtype or torch.float32)
     folder = Path(folder)
     config, adapter_stage = read_config(folder)
     files = weight_files(folder)
@@ -121,6 +125,7 @@ def load_pretrained(
     found = {key: SimpleNamespace(shape=r.shape(key)) for r in readers for key in r.keys()}
     with init_empty_weights(include_buffers=False):
         model = cls(config, tokenizer, generator)
+    quantizer.prepare(model.llm)
     if adapter_stage is not None:
         wrap_adapter(model, adapter_stage)
     source = str(files[0] if len(files) == 1 else folder / WEIGHTS_INDEX)
@@ -130,7 +135,11 @@ def load_pretrained(
     for reader in readers:
         for key, tensor in reader.tensors():
             target = dtype if dtype is not None and tensor.is_floating_point() else tensor.dtype
-            batch[key] = tensor.to(devices[key.split(".", 1)[0]], target)
+            part, name = key.split(".", 1)
+            if part == "llm" and quantizer.owns(model.llm, name):
+                quantizer.assign(model.llm, name, tensor.to(devices[part], target))
+                continue
+            batch[key] = tensor.to(devices[part], target)
             if len(batch) >= 64:  # assigning in small batches: load_state_dict walks every module per call
                 model.load_state_dict(batch, strict=False, assign=True)
                 batch = {}
@@ -138,10 +147,11 @@ def load_pretrained(
     del batch
     _restore_unsaved_buffers(model)
     model.eval()
-    if dtype is not None:
-        model.to(dtype=dtype)
     for part in PARTS:
         module = getattr(model, part)
-        if module is not None:
-            module.to(devices[part])
+        if module is None:
+            continue
+        if dtype is not None and not (part == "llm" and quantizer.bnb is not None):
+            module.to(dtype=dtype)  # a quantized LLM got its float tensors in `dtype` as they streamed in
+        module.to(devices[part])
     return model
