@@ -21,10 +21,15 @@ from minigpt5_core.modeling.generation import DecodingSession
 class RecomputingSession(DecodingSession):
     """Baseline: no KV cache; every step re-runs the LLM over the entire sequence so far."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fed: list[torch.Tensor] = []  # the whole sequence, which a cache-less step must re-read
+
     @torch.no_grad()
     def feed_embeds(self, embeds: torch.Tensor) -> torch.Tensor:
-        self.fed_embeds.append(embeds)
-        full = torch.cat(self.fed_embeds, dim=1)
+        self.fed.append(embeds)
+        self.device = embeds.device
+        full = torch.cat(self.fed, dim=1)
         out = self.llm(inputs_embeds=full, use_cache=False, output_hidden_states=True)
         self.length = full.shape[1]
         states = out.hidden_states[-1]

@@ -40,16 +40,24 @@ def test_images_and_prompt_give_text_vokens_conditioning_and_pictures(tiny_model
     assert len(pictures) == 1 and pictures[0].size == (32, 32)
 
 
-def test_cached_voken_states_equal_one_full_forward(tiny_model):
+def test_cached_voken_states_equal_one_full_forward(tiny_model, monkeypatch):
+    from minigpt5_core.modeling.generation import DecodingSession, SamplingSettings
+
+    fed, feed = [], DecodingSession.feed_embeds
+
+    def recording_feed(session, embeds):
+        fed.append(embeds)
+        return feed(session, embeds)
+
+    monkeypatch.setattr(DecodingSession, "feed_embeds", recording_feed)
     session = tiny_model.start_session("The fox meets an owl.", [_picture()])
     prompt_length = session.length
-    from minigpt5_core.modeling.generation import SamplingSettings
 
     settings = SamplingSettings(max_new_tokens=40, temperature=1.0, top_p=0.9, repetition_penalty=2.0, force_image=True)
     result = session.sample_turn(settings, torch.Generator().manual_seed(3))
     assert result.num_images == 1
     with torch.no_grad():
-        full = tiny_model.llm(inputs_embeds=session.full_embeds(), output_hidden_states=True).hidden_states[-1][0]
+        full = tiny_model.llm(inputs_embeds=torch.cat(fed, dim=1), output_hidden_states=True).hidden_states[-1][0]
     start = prompt_length + result.token_ids.index(tiny_model.special_ids.first_voken)
     expected = full[start - 1 : start + 7]
     torch.testing.assert_close(result.vokens[0], expected, atol=1e-5, rtol=0)

@@ -125,7 +125,7 @@ class DecodingSession:
         self.cache = StaticCache(config=llm.config, max_cache_len=max_positions) if static_cache else DynamicCache()
         self.decode_step = compiled_decode_step(llm) if compile_decode else llm
         self.length = 0
-        self.fed_embeds: list[torch.Tensor] = []
+        self.device: torch.device | None = None  # where the embeddings fed so far live
         self.last_logits: torch.Tensor | None = None
         self.last_hidden: torch.Tensor | None = None
 
@@ -145,20 +145,15 @@ class DecodingSession:
         )
         self.cache = out.cache
         self.length += embeds.shape[1]
-        self.fed_embeds.append(embeds)
+        self.device = embeds.device
         states = out.hidden_states[-1]
         self.last_logits = out.logits[:, -1].float()
         self.last_hidden = states[:, -1]
         return states
 
     def feed_tokens(self, token_ids: list[int]) -> torch.Tensor:
-        device = self.fed_embeds[-1].device if self.fed_embeds else None
-        tensor = torch.tensor([token_ids], device=device)
+        tensor = torch.tensor([token_ids], device=self.device)
         return self.feed_embeds(self.embed(tensor))
-
-    def full_embeds(self) -> torch.Tensor:
-        """Everything fed so far as one (1, L, H) tensor (for checks against an uncached forward)."""
-        return torch.cat(self.fed_embeds, dim=1)
 
     def sample_turn(
         self, settings: SamplingSettings, generator: torch.Generator, on_token: TokenCallback | None = None
