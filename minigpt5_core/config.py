@@ -181,13 +181,9 @@ class MiniGPT5Config:
                                           caption_max_length=32, guidance_scale=2.0, num_inference_steps=20,
                                           min_snr_gamma=0.0),
                 generation=GenerationConfig(max_new_tokens=40, temperature=0.7, top_p=0.9, repetition_penalty=1.0),
-                # caption_loss_weight 1.0: with clean-sample prediction the LDM loss is small (about 0.03)
-                # and the official 0.1 left the mapper far from the caption features (MSE 0.34 after 400
-                # stage-1 steps; 0.11 after 500 steps at 1.0, when captions drawn through the vokens were
-                # already right 0.82 of the time).
-                # stage1_lora stays off: with it, two-object captions drawn through the vokens after stage 1
-                # are right 0.975 of the time per attribute (0.72 without), but stage 2 undoes the gain and
-                # the full model's gen accuracy is the same (0.785 against 0.782; README, shapes world).
+                # caption_loss_weight 1.0: with clean-sample prediction the LDM loss is small, and at the
+                # official 0.1 the caption term could not pull the mapper onto the caption features.
+                # stage1_lora stays off: stage 2 undoes what it gains. Measured: docs/shapes-experiments.md.
                 training=TrainingConfig(text_loss_weight=0.1, caption_loss_weight=1.0, learning_rate=1e-3,
                                         mapper_lr_multiplier=1.0, warmup_steps=50, cc3m_chat_fraction=0.05),
             )
