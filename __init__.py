@@ -12,6 +12,8 @@ else:
     # a valid package name (e.g. "my-clone"). ComfyUI always loads the folder as a package.
     NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
-WEB_DIRECTORY = None
+# Served by ComfyUI under /extensions/<pack>/: docs/<NodeId>.md is each node's help page in the frontend's
+# node library. No JavaScript ships: the pack changes nothing in the user's frontend.
+WEB_DIRECTORY = "./web"
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

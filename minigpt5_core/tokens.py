@@ -7,6 +7,7 @@ tokenizer split `[IMG0]` into pieces; `check_tokenizer` makes that a loud error 
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,17 @@ def add_new_tokens(tokenizer: "PreTrainedTokenizerBase", num_vokens: int) -> Non
     """Append the 9 tokens as special tokens (never split, never normalised)."""
     missing = [t for t in new_tokens(num_vokens) if t not in tokenizer.get_vocab()]
     if missing:
-        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, **_keep_existing_special_tokens(tokenizer))
+
+
+def _keep_existing_special_tokens(tokenizer: "PreTrainedTokenizerBase") -> dict:
+    """The keyword that makes ``add_special_tokens`` append instead of replacing the extra special tokens
+    already there: transformers 5 renamed it (``replace_additional_special_tokens`` in 4.x)."""
+    accepted = inspect.signature(tokenizer.add_special_tokens).parameters
+    for name in ("replace_extra_special_tokens", "replace_additional_special_tokens"):
+        if name in accepted:
+            return {name: False}
+    return {}
 
 
 def check_tokenizer(tokenizer: "PreTrainedTokenizerBase", num_vokens: int, vocab_size: int | None = None) -> SpecialIds:

@@ -26,6 +26,7 @@ class VokenToConditioning:
                    "through the model's voken mapper. Use the negative output as the KSampler negative: it is the "
                    "'no picture' conditioning the model was trained with. Matching sampler settings: cfg 7.5, "
                    "euler or dpmpp_2m, 25-50 steps, 512x512 with SD 2.1-base.")
+    SEARCH_ALIASES = ["vokens", "voken mapper", "minigpt5 conditioning", "interleaved to conditioning"]
     CATEGORY = "MiniGPT-5"
     FUNCTION = "convert"
     RETURN_TYPES = ("CONDITIONING", "CONDITIONING")

@@ -43,7 +43,9 @@ def interleaved_generate(handle, prompt: str, seed: int, max_new_tokens: int, te
 
 def story_pages(handle, opening: str, pages: int, seed: int, max_new_tokens: int, temperature: float,
                 top_p: float, images=None):
-    """Continue a story: returns (page texts, positive, negative, the whole story as one INTERLEAVED)."""
+    """Continue a story: returns (page texts, positive, negative, the whole story as one INTERLEAVED, the
+    number of pages). The page count goes out as well so that the latent batch size can be wired to it: the
+    number of pages is then set in one place."""
     model = handle.ready()
     progress = TokenProgress(int(pages) * int(max_new_tokens))
     story = model.story(opening, pages=int(pages), seed=int(seed), images=images_to_pil(images) or None,
@@ -51,7 +53,8 @@ def story_pages(handle, opening: str, pages: int, seed: int, max_new_tokens: int
                         top_p=float(top_p), on_token=progress)
     progress.done()
     positive, negative = model.conditioning(story.vokens)
-    return join_pages(story.texts), to_conditioning(positive), to_conditioning(negative), story.whole
+    return (join_pages(story.texts), to_conditioning(positive), to_conditioning(negative), story.whole,
+            len(story.texts))
 
 
 # ---- nodes ------------------------------------------------------------------------------------------------
@@ -60,6 +63,7 @@ class InterleavedGenerate:
     DESCRIPTION = ("One MiniGPT-5 assistant turn: continues your prompt (and optional pictures) with text and "
                    "pictures. Pictures come out as vokens: connect INTERLEAVED to 'MiniGPT-5 Vokens to "
                    "Conditioning' and a KSampler with an SD 2.1 model to draw them.")
+    SEARCH_ALIASES = ["chat", "text and image", "interleaved", "vokens", "multimodal llm", "minigpt5"]
     CATEGORY = "MiniGPT-5"
     FUNCTION = "generate"
     RETURN_TYPES = ("INTERLEAVED", "STRING")
@@ -89,17 +93,20 @@ class InterleavedGenerate:
 
 class MiniGPT5Story:
     DESCRIPTION = ("Continues a story for N pages, each with text and one picture, and returns ONE batched "
-                   "positive/negative conditioning for all pages: set the Empty Latent Image batch size to the "
-                   "number of pages and a single KSampler draws the whole story (page i = batch item i).")
+                   "positive/negative conditioning for all pages: wire page_count into the Empty Latent Image "
+                   "batch_size and a single KSampler draws the whole story (page i = batch item i).")
+    SEARCH_ALIASES = ["story", "storybook", "picture book", "pages", "interleaved story", "minigpt5"]
     CATEGORY = "MiniGPT-5"
     FUNCTION = "story"
-    RETURN_TYPES = ("STRING", "CONDITIONING", "CONDITIONING", "INTERLEAVED")
-    RETURN_NAMES = ("pages", "positive", "negative", "interleaved")
+    # Outputs are positional in saved workflows: new ones are only ever appended.
+    RETURN_TYPES = ("STRING", "CONDITIONING", "CONDITIONING", "INTERLEAVED", "INT")
+    RETURN_NAMES = ("pages", "positive", "negative", "interleaved", "page_count")
     OUTPUT_TOOLTIPS = (
         "The page texts, one page per line (the format Save Storybook reads).",
         "Picture conditioning for every page, batched in page order ([pages, 77, 1024]).",
         "MiniGPT-5's learned 'no picture' conditioning (what it was trained with as the negative).",
         "The whole story as one INTERLEAVED (e.g. to redraw page k with Vokens to Conditioning).",
+        "The number of pages: connect it to Empty Latent Image's batch_size so the page count is set only here.",
     )
 
     @classmethod

@@ -234,6 +234,7 @@ class LoadMiniGPT5:
                    "The LLM and voken mapper are managed by ComfyUI like any model: they are "
                    "moved off the GPU when the Stable Diffusion UNet needs the memory. Stable Diffusion itself "
                    "comes from a stock loader (CheckpointLoaderSimple with SD 2.1-base).")
+    SEARCH_ALIASES = ["minigpt5", "minigpt-5", "load llm", "vicuna", "multimodal model loader"]
     CATEGORY = "MiniGPT-5"
     FUNCTION = "load"
     RETURN_TYPES = ("MINIGPT5",)

@@ -101,6 +101,7 @@ class SaveStorybook:
     DESCRIPTION = ("Saves a printable storybook into ComfyUI's output folder: one folder per book with the page "
                    "pictures, story.json (the manifest), index.html (preview) and storybook.pdf (print). Page i "
                    "gets picture i of the batch and line i of the page texts. Shows the first pages here.")
+    SEARCH_ALIASES = ["storybook", "picture book", "save pdf", "print book", "save story"]
     CATEGORY = "MiniGPT-5"
     FUNCTION = "save"
     OUTPUT_NODE = True

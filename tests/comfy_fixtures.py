@@ -3,7 +3,7 @@
 The shipped workflows name real model files; the tests put random-weight stand-ins under the same names:
     models/checkpoints/v2-1_512-ema-pruned.safetensors   SD2-shaped UNet + TAESD-shaped VAE (26 M params)
     models/minigpt5/minigpt5-vist/                       the tiny MiniGPT-5 preset (save_pretrained)
-    input/my_picture.png                                 the picture workflow (c) continues from
+    input/example.png                                    ComfyUI's own input/example.png (workflow (c) loads it)
 Importing this module is cheap; ComfyUI is downloaded/installed/initialised by the first fixture that needs it.
 """
 
@@ -19,7 +19,7 @@ from comfy_setup import REPO_ROOT
 
 SD_CHECKPOINT = "v2-1_512-ema-pruned.safetensors"
 MINIGPT5_MODEL = "minigpt5-vist"
-INPUT_PICTURE = "my_picture.png"
+INPUT_PICTURE = "example.png"  # what every ComfyUI ships in input/
 WORKFLOWS = REPO_ROOT / "workflows"
 API_TWINS = WORKFLOWS / "api"
 
@@ -40,7 +40,7 @@ def comfy(comfy_base):
 @pytest.fixture(scope="session")
 def comfy_models(comfy, comfy_base) -> SimpleNamespace:
     """The models and the input picture the shipped workflows name, as random-weight stand-ins."""
-    from PIL import Image
+    import shutil
 
     from comfy_harness import write_tiny_sd2_checkpoint
     from minigpt5_core import MiniGPT5, MiniGPT5Config
@@ -49,9 +49,10 @@ def comfy_models(comfy, comfy_base) -> SimpleNamespace:
     model_dir = comfy_base / "models" / "minigpt5" / MINIGPT5_MODEL
     if not (model_dir / "config.json").is_file():
         MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0).save_pretrained(model_dir)
+    # --base-directory gives the test its own input/ folder: put ComfyUI's shipped picture there, as an install has it.
     picture = comfy_base / "input" / INPUT_PICTURE
     picture.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (96, 64), (200, 120, 40)).save(picture)
+    shutil.copyfile(comfy.comfy_dir / "input" / INPUT_PICTURE, picture)
     return SimpleNamespace(checkpoint=ckpt, minigpt5=model_dir, picture=picture, base=comfy_base)
 
 

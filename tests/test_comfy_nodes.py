@@ -30,7 +30,7 @@ OUR_NODES = {
     "MiniGPT5Story": (
         {"minigpt5": "MINIGPT5", "opening": "STRING", "pages": "INT", "seed": "INT", "max_new_tokens": "INT",
          "temperature": "FLOAT", "top_p": "FLOAT"},
-        {"images": "IMAGE"}, ("STRING", "CONDITIONING", "CONDITIONING", "INTERLEAVED")),
+        {"images": "IMAGE"}, ("STRING", "CONDITIONING", "CONDITIONING", "INTERLEAVED", "INT")),
     "SaveStorybook": (
         {"images": "IMAGE", "pages": "STRING", "title": "STRING", "filename_prefix": "STRING", "size": "COMBO",
          "layout": "COMBO"},
@@ -48,25 +48,30 @@ def _pack_module(comfy, name):
     return importlib.import_module(f"{package}.{name}")
 
 
+def _graph():
+    """ComfyUI's own GraphBuilder (importable once the `comfy` fixture has started ComfyUI); ids "1", "2", ..."""
+    from comfy_execution.graph_utils import GraphBuilder
+
+    return GraphBuilder(prefix="")
+
+
 def _generate_graph(prompt="A fox finds a lantern.", max_new_tokens=24, force_image=True, seed=0, model=None):
-    return {
-        "1": {"class_type": "LoadMiniGPT5",
-              "inputs": {"model_name": MINIGPT5_MODEL if model is None else model, "dtype": "auto", "device": "auto"}},
-        "2": {"class_type": "InterleavedGenerate",
-              "inputs": {"minigpt5": ["1", 0], "prompt": prompt, "seed": seed, "max_new_tokens": max_new_tokens,
-                         "temperature": 1.0, "top_p": 0.9, "force_image": force_image}},
-        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 1]}},
-    }
+    g = _graph()
+    loader = g.node("LoadMiniGPT5", model_name=MINIGPT5_MODEL if model is None else model, dtype="auto",
+                    device="auto")
+    turn = g.node("InterleavedGenerate", minigpt5=loader.out(0), prompt=prompt, seed=seed,
+                  max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.9, force_image=force_image)
+    g.node("PreviewAny", source=turn.out(1))
+    return g.finalize()
 
 
 def _story_graph(pages=3, max_new_tokens=16):
-    return {
-        "1": {"class_type": "LoadMiniGPT5", "inputs": {"model_name": MINIGPT5_MODEL, "dtype": "auto", "device": "auto"}},
-        "2": {"class_type": "MiniGPT5Story",
-              "inputs": {"minigpt5": ["1", 0], "opening": "Once upon a time", "pages": pages, "seed": 0,
-                         "max_new_tokens": max_new_tokens, "temperature": 1.0, "top_p": 0.9}},
-        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}},
-    }
+    g = _graph()
+    loader = g.node("LoadMiniGPT5", model_name=MINIGPT5_MODEL, dtype="auto", device="auto")
+    story = g.node("MiniGPT5Story", minigpt5=loader.out(0), opening="Once upon a time", pages=pages, seed=0,
+                   max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.9)
+    g.node("PreviewAny", source=story.out(0))
+    return g.finalize()
 
 
 @pytest.fixture
@@ -99,6 +104,22 @@ def test_object_info_lists_our_nodes_with_input_and_output_types(comfy, comfy_mo
     seed_opts = comfy.node_classes["InterleavedGenerate"].INPUT_TYPES()["required"]["seed"][1]
     assert seed_opts["control_after_generate"] is True
     assert comfy.node_classes["SaveStorybook"].OUTPUT_NODE is True
+
+
+def test_every_node_has_search_aliases_and_a_help_page(comfy):
+    """server.py sends SEARCH_ALIASES to the node search; the frontend's node library shows
+    WEB_DIRECTORY/docs/<NodeId>.md as the node's help page (served under /extensions/<pack folder>/)."""
+    web = comfy.nodes.EXTENSION_WEB_DIRS["minigpt5-storybook"]
+    assert os.path.samefile(web, REPO_ROOT / "web")
+    for node_id in OUR_NODES:
+        aliases = comfy.node_classes[node_id].SEARCH_ALIASES
+        assert aliases and all(isinstance(a, str) and a.strip() for a in aliases), node_id
+        page = (REPO_ROOT / "web" / "docs" / f"{node_id}.md").read_text()
+        assert page.startswith(f"# {comfy.nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id]}\n"), node_id
+        spec = comfy.node_classes[node_id].INPUT_TYPES()
+        for name in [*spec["required"], *(spec.get("optional") or {}), *comfy.node_classes[node_id].RETURN_NAMES]:
+            assert f"**{name}**" in page, f"{node_id}'s help page does not explain {name}"
+    assert not list((REPO_ROOT / "web").rglob("*.js"))  # help pages only: nothing runs in the user's frontend
 
 
 def test_pack_imports_without_comfyui_and_without_heavy_modules(tmp_path):
@@ -139,9 +160,10 @@ def test_generate_reports_progress_for_every_token(comfy, comfy_models):
 
 
 # seed 2: the tiny model writes 130+ tokens before its stop text (seed 0 stops after 9)
-@pytest.mark.parametrize("graph", [_generate_graph(max_new_tokens=1000, force_image=False, seed=2),
-                                   _story_graph(pages=30, max_new_tokens=64)], ids=["generate", "story"])
-def test_interrupt_stops_generation_within_a_few_tokens(comfy, comfy_models, graph):
+@pytest.mark.parametrize("kind", ["generate", "story"])
+def test_interrupt_stops_generation_within_a_few_tokens(comfy, comfy_models, kind):
+    graph = (_generate_graph(max_new_tokens=1000, force_image=False, seed=2) if kind == "generate"
+             else _story_graph(pages=30, max_new_tokens=64))
     seen = []
 
     def interrupt_after_three(node, value, total):
@@ -269,11 +291,32 @@ def test_dtype_and_device_options(comfy, comfy_models):
 
 
 def test_story_node_returns_page_texts_and_one_batched_conditioning(comfy, handle):
-    pages, positive, negative, whole = comfy.node_classes["MiniGPT5Story"]().story(
+    pages, positive, negative, whole, page_count = comfy.node_classes["MiniGPT5Story"]().story(
         handle, "Once upon a time", pages=3, seed=0, max_new_tokens=16, temperature=1.0, top_p=0.9)
     assert len(_pack_module(comfy, "pages").split_pages(pages)) == 3
     assert positive[0][0].shape == (3, 77, 1024) and negative[0][0].shape == (1, 77, 1024)
     assert whole.num_images == 3
+    assert page_count == 3  # what the shipped story workflow wires into the latent batch size
+
+
+def test_a_sharded_model_folder_loads_in_the_node(comfy, comfy_models):
+    """What `python -m minigpt5_core.convert` writes for a 7B model: model-0000N-of-0000M.safetensors + index."""
+    import shutil
+
+    from minigpt5_core import MiniGPT5, MiniGPT5Config
+    from minigpt5_core.modeling.pretrained import save_pretrained
+
+    folder = comfy_models.base / "models" / "minigpt5" / "sharded"
+    save_pretrained(MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0), folder, max_shard_bytes=200_000)
+    try:
+        shards = sorted(p.name for p in folder.glob("model-*-of-*.safetensors"))
+        assert len(shards) > 1 and (folder / "model.safetensors.index.json").is_file()
+        assert not (folder / "model.safetensors").exists()
+        assert "sharded" in comfy.node_classes["LoadMiniGPT5"].INPUT_TYPES()["required"]["model_name"][0]
+        run = comfy.run(_generate_graph(model="sharded", max_new_tokens=12))
+        assert run.outputs["3"]["text"][0] is not None
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_pictures_as_history(comfy, handle):

@@ -2,23 +2,58 @@
 
 Run with `make test-server` (`pytest -m server`); the default `make test` leaves it out. The server gets its own
 base directory; an extra_model_paths.yaml points it at the session's custom_nodes/ (this repository, linked)
-and models/, as a user with a shared model folder would configure it.
+and models/, as a user with a shared model folder would configure it. Its own custom_nodes/ holds a test-only
+probe node (``MiniGPT5Census``) that reports which models ComfyUI's memory manager holds and how many MiniGPT5
+objects are alive in the server process, to see what "Unload models" frees.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import textwrap
 import time
 
 import pytest
 
 from browser import HeadlessPage
-from comfy_fixtures import WORKFLOWS, load_api_twin, shrink_for_cpu
-from comfy_harness import ComfyServer
+from comfy_fixtures import INPUT_PICTURE, WORKFLOWS, load_api_twin, shrink_for_cpu
+from comfy_harness import OUR_NODE_IDS, ComfyServer
 
 pytestmark = pytest.mark.server
 
 STORY = "minigpt5_story_to_storybook"
+
+CENSUS_PACK = textwrap.dedent("""\
+    import gc
+    import json
+
+
+    class MiniGPT5Census:
+        CATEGORY = "testing"
+        FUNCTION = "count"
+        OUTPUT_NODE = True
+        RETURN_TYPES = ()
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {}}
+
+        @classmethod
+        def IS_CHANGED(cls):
+            return float("nan")  # never cached: every prompt counts anew
+
+        def count(self):
+            import comfy.model_management as mm
+
+            gc.collect()
+            loaded = [type(m.model.model).__name__ for m in mm.current_loaded_models if m.model is not None]
+            alive = sum(1 for o in gc.get_objects() if type(o).__name__ == "MiniGPT5")
+            return {"ui": {"text": [json.dumps({"loaded": loaded, "alive": alive})]}}
+
+
+    NODE_CLASS_MAPPINGS = {"MiniGPT5Census": MiniGPT5Census}
+""")
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +63,10 @@ def server(comfy_models, tmp_path_factory):
     yaml = base / "extra_model_paths.yaml"
     yaml.write_text(f"shared:\n    base_path: {shared}\n    custom_nodes: custom_nodes\n"
                     f"    checkpoints: models/checkpoints\n    minigpt5: models/minigpt5\n")
+    (base / "custom_nodes" / "minigpt5_census").mkdir(parents=True)
+    (base / "custom_nodes" / "minigpt5_census" / "__init__.py").write_text(CENSUS_PACK)
+    (base / "input").mkdir()
+    shutil.copyfile(comfy_models.picture, base / "input" / INPUT_PICTURE)  # the server's own input/ folder
     srv = ComfyServer(base, extra_model_paths=yaml)
     srv.start()
     try:
@@ -42,7 +81,7 @@ def test_object_info_and_workflow_templates_over_http(server):
     assert info["output"] == ["MINIGPT5"] and info["category"] == "MiniGPT-5"
     assert "minigpt5-vist" in info["input"]["required"]["model_name"][0]  # found through extra_model_paths.yaml
     story = server.get("/object_info/MiniGPT5Story")["MiniGPT5Story"]
-    assert story["output"] == ["STRING", "CONDITIONING", "CONDITIONING", "INTERLEAVED"]
+    assert story["output"] == ["STRING", "CONDITIONING", "CONDITIONING", "INTERLEAVED", "INT"]
     templates = server.get("/workflow_templates")
     assert STORY in templates["minigpt5-storybook"]
     assert server.get(f"/api/workflow_templates/minigpt5-storybook/{STORY}.json")["nodes"]  # the browser can open it
@@ -70,6 +109,49 @@ def test_missing_model_is_rejected_with_our_message(server):
     assert "'not-downloaded-yet' not found" in details and "model.safetensors" in details
 
 
+def test_every_node_help_page_is_served_where_the_frontend_looks(server):
+    import requests
+
+    for node_id in OUR_NODE_IDS:
+        r = requests.get(f"{server.url}/extensions/minigpt5-storybook/docs/{node_id}.md", timeout=10)
+        assert r.status_code == 200 and r.text.startswith("# "), node_id
+
+
+def _census(server) -> dict:
+    entry = server.wait(server.post_prompt({"1": {"class_type": "MiniGPT5Census", "inputs": {}}})["prompt_id"])
+    return json.loads(entry["outputs"]["1"]["text"][0])
+
+
+def _free(server, body: dict, until, timeout: float = 30.0) -> dict:
+    """POST /free, then count until the prompt worker has acted on it (it does so between prompts)."""
+    import requests
+
+    assert requests.post(server.url + "/free", json=body, timeout=10).status_code == 200
+    deadline = time.monotonic() + timeout
+    while not until(census := _census(server)):
+        assert time.monotonic() < deadline, (body, census)
+        time.sleep(0.5)
+    return census
+
+
+def test_unload_models_frees_the_minigpt5_model(server):
+    prompt = {
+        "1": {"class_type": "LoadMiniGPT5", "inputs": {"model_name": "minigpt5-vist", "dtype": "auto",
+                                                       "device": "auto"}},
+        "2": {"class_type": "InterleavedGenerate", "inputs": {"minigpt5": ["1", 0], "prompt": "A fox.", "seed": 0,
+                                                              "max_new_tokens": 12, "temperature": 1.0,
+                                                              "top_p": 0.9, "force_image": True}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 1]}},
+    }
+    assert server.wait(server.post_prompt(prompt)["prompt_id"])["status"]["status_str"] == "success"
+    before = _census(server)
+    assert "MiniGPT5Container" in before["loaded"] and before["alive"] >= 1, before
+    # The frontend's "Unload Models": off the device, out of ComfyUI's loaded models.
+    _free(server, {"unload_models": True}, lambda c: "MiniGPT5Container" not in c["loaded"])
+    # "Free model and node cache": the node outputs that held the model go too, and with them the model.
+    _free(server, {"unload_models": True, "free_memory": True}, lambda c: c["alive"] == 0)
+
+
 def test_interrupt_stops_a_long_story(server):
     import requests
 
@@ -93,29 +175,50 @@ def test_interrupt_stops_a_long_story(server):
     assert "execution_interrupted" in events, events
 
 
+# Records what the user would see as a problem: console errors, uncaught errors and rejected promises.
+WATCH_CONSOLE = """(() => {
+    if (window.__problems) return true;
+    window.__problems = [];
+    const error = console.error.bind(console);
+    console.error = (...args) => { window.__problems.push(args.map(a => a?.stack ?? String(a)).join(" ")); error(...args); };
+    window.addEventListener("error", e => window.__problems.push("uncaught: " + e.message));
+    window.addEventListener("unhandledrejection", e => window.__problems.push("unhandled rejection: " + e.reason));
+    return true;
+})()"""
+
 DROP_WORKFLOW = """(async () => {
     const file = new File([%s], %s, {type: "application/json"});
     await app.handleFile(file);  // what dropping a file on the canvas calls
+    await new Promise(done => setTimeout(done, 2000));  // the missing-models check and its dialog are async
     const prompt = await app.graphToPrompt();
+    const dialogs = [...document.querySelectorAll(".p-dialog")].map(d => d.innerText.slice(0, 400));
     return {types: app.graph.nodes.map(n => n.type),
             unknown: app.graph.nodes.map(n => n.type).filter(t => !(t in LiteGraph.registered_node_types)),
+            red: app.graph.nodes.filter(n => n.has_errors).map(n => n.type),
+            dialogs, problems: window.__problems.splice(0),
             output: prompt.output};
 })()"""
 
 
-def test_every_shipped_workflow_loads_in_the_comfyui_frontend(server, tmp_path):
+def test_every_shipped_workflow_loads_in_the_comfyui_frontend_and_runs(server, tmp_path):
     """The real frontend (comfyui-frontend-package) in headless Chromium: each workflow file, dropped on the
-    page, gives a graph of known node types whose API prompt is the twin we run in the other tests."""
+    page, opens with no unknown or red node, no dialog and no console error, and gives the API prompt of its
+    twin; that prompt, as the frontend made it (at test size), runs on the server."""
     info = server.get("/object_info")
     page = HeadlessPage(tmp_path / "chromium-profile")
+    made_prompts = {}
     try:
         page.navigate(server.url)
         page.wait_for("window.app?.graph && 'LoadMiniGPT5' in (window.LiteGraph?.registered_node_types ?? {})",
                       timeout=120)
+        page.evaluate(WATCH_CONSOLE)
         for path in sorted(WORKFLOWS.glob("*.json")):
             ui = json.loads(path.read_text())
             loaded = page.evaluate(DROP_WORKFLOW % (json.dumps(path.read_text()), json.dumps(path.name)))
-            assert loaded["unknown"] == [], path.name
+            assert loaded["unknown"] == [] and loaded["red"] == [], path.name
+            assert loaded["dialogs"] == [], (path.name, loaded["dialogs"])
+            assert loaded["problems"] == [], (path.name, loaded["problems"])
+            made_prompts[path.name] = loaded["output"]
             assert sorted(loaded["types"]) == sorted(n["type"] for n in ui["nodes"]), path.name
             twin = load_api_twin(path.stem)
             assert set(loaded["output"]) == set(twin), path.name
@@ -129,3 +232,6 @@ def test_every_shipped_workflow_loads_in_the_comfyui_frontend(server, tmp_path):
                 assert (made["class_type"], inputs) == (node["class_type"], node["inputs"]), (path.name, node_id)
     finally:
         page.close()
+    for name, prompt in made_prompts.items():
+        entry = server.wait(server.post_prompt(shrink_for_cpu(prompt))["prompt_id"])
+        assert entry["status"]["status_str"] == "success", (name, entry["status"])

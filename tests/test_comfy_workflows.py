@@ -7,11 +7,16 @@ workflows name (see comfy_fixtures.py).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from comfy_fixtures import API_TWINS, WORKFLOWS, load_api_twin, shrink_for_cpu
+from comfy_fixtures import API_TWINS, INPUT_PICTURE, WORKFLOWS, load_api_twin, shrink_for_cpu
+from comfy_setup import REPO_ROOT
 from comfy_workflows import check_ui_structure, ui_to_api, widget_specs
+
+REPOSITORY = "https://github.com/minigpt5-storybook/minigpt5-storybook"  # pyproject [project.urls]
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
 OUR_NODES = {"LoadMiniGPT5", "InterleavedGenerate", "VokenToConditioning", "MiniGPT5Story", "SaveStorybook"}
@@ -39,18 +44,88 @@ def test_the_three_use_cases_are_shipped_each_with_a_twin():
 def test_ui_file_is_well_formed_and_names_its_models(name):
     ui = _ui(name)
     assert check_ui_structure(ui) == []
-    loaders = [n for n in ui["nodes"] if n["type"] in ("LoadMiniGPT5", "CheckpointLoaderSimple")]
-    assert {n["type"] for n in loaders} == {"LoadMiniGPT5", "CheckpointLoaderSimple"}
-    for node in loaders:
-        models = node["properties"].get("models")
-        assert models, f"node {node['id']} ({node['type']}) has no properties.models"
-        for model in models:
-            assert set(model) == {"name", "url", "directory"} and model["url"].startswith("https://")
-    ckpt = next(n for n in loaders if n["type"] == "CheckpointLoaderSimple")
-    # the frontend offers a download only for a model whose name is a widget value, from huggingface/civitai
+    kinds = {n["type"] for n in ui["nodes"]}
+    assert {"LoadMiniGPT5", "CheckpointLoaderSimple"} <= kinds
+    # properties.models is what the frontend's missing-models dialog offers to download: only files that
+    # their URL really serves. The MiniGPT-5 folder is explained in the note instead.
+    with_models = [n for n in ui["nodes"] if n["properties"].get("models")]
+    assert [n["type"] for n in with_models] == ["CheckpointLoaderSimple"]
+    [ckpt] = with_models
     [sd] = ckpt["properties"]["models"]
+    assert set(sd) == {"name", "url", "directory"}
+    # the frontend offers a download only for a model whose name is a widget value, from huggingface/civitai
     assert sd["name"] == ckpt["widgets_values"][0] and sd["directory"] == "checkpoints"
-    assert sd["url"].startswith("https://huggingface.co/") and sd["url"].endswith(".safetensors")
+    assert sd["url"].startswith("https://huggingface.co/") and sd["url"].endswith("/resolve/main/" + sd["name"])
+    [note] = [n for n in ui["nodes"] if n["type"] == "MarkdownNote"]
+    assert "ComfyUI/models/minigpt5/minigpt5-vist/" in note["widgets_values"][0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_load_image_names_the_picture_every_comfyui_ships(name):
+    for node in _ui(name)["nodes"]:
+        if node["type"] == "LoadImage":
+            assert node["widgets_values"][0] == INPUT_PICTURE
+
+
+def test_the_story_page_count_drives_the_latent_batch():
+    """Pages are set once, on the story node: its page_count output is Empty Latent Image's batch_size."""
+    for name in NAMES:
+        twin = load_api_twin(name)
+        stories = [k for k, v in twin.items() if v["class_type"] == "MiniGPT5Story"]
+        for node in twin.values():
+            if stories and node["class_type"] == "EmptyLatentImage":
+                assert node["inputs"]["batch_size"] == [stories[0], 4], name
+    ui = _ui("minigpt5_story_to_storybook")
+    story = next(n for n in ui["nodes"] if n["type"] == "MiniGPT5Story")
+    assert [o["name"] for o in story["outputs"]][-1] == "page_count"
+    assert "set in one place" in next(n for n in ui["nodes"] if n["type"] == "MarkdownNote")["widgets_values"][0]
+
+
+def _github_anchor(heading: str) -> str:
+    """The id GitHub gives a Markdown heading: lower case, punctuation dropped, spaces -> '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(markdown: str) -> set[str]:
+    return {_github_anchor(line.lstrip("#")) for line in markdown.splitlines() if re.match(r"#{1,6} ", line)}
+
+
+def _link_problem(url: str) -> str | None:
+    """Why a link of the README or of a workflow note would not resolve (None: it does). A link into this
+    repository (relative, or its GitHub address) must name a file of it, and a heading of that file when it has
+    an anchor; any other link must be an https page of a public site."""
+    if url.startswith(REPOSITORY):
+        rest, _, anchor = url[len(REPOSITORY):].partition("#")
+        if rest.strip("/") == "":
+            target = "README.md"
+        elif rest.startswith("/blob/main/"):
+            target = rest[len("/blob/main/"):]
+        else:
+            return "not a file of the repository's main branch"
+    elif url.startswith(("https://", "http://")):
+        return None if url.startswith("https://") else "not https"
+    else:
+        target, _, anchor = url.partition("#")
+        target = target or "README.md"
+    path = REPO_ROOT / target
+    if not path.exists():
+        return f"{target} does not exist in the repository"
+    if anchor and anchor not in _anchors(path.read_text()):
+        return f"{target} has no heading #{anchor}"
+    return None
+
+
+def test_every_link_in_the_readme_and_the_workflow_notes_resolves():
+    pages = {"README.md": (REPO_ROOT / "README.md").read_text()}
+    for name in NAMES:
+        for node in _ui(name)["nodes"]:
+            if node["type"] in ("MarkdownNote", "Note"):
+                pages[f"{name}.json node {node['id']}"] = node["widgets_values"][0]
+    links = [(page, url) for page, text in pages.items() for url in MARKDOWN_LINK.findall(text)]
+    assert len({page for page, _ in links}) == len(pages)  # every note links somewhere (its models)
+    problems = [f"{page}: {url}: {why}" for page, url in links if (why := _link_problem(url))]
+    assert problems == []
+    assert not any("docs/comfyui.md" in text for text in pages.values())  # the page that never existed
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -104,11 +179,10 @@ def test_api_twin_executes_and_writes_its_outputs(comfy, comfy_models, name):
             for file in ("story.json", "index.html", "storybook.pdf"):
                 assert (folder / file).is_file(), file
             story = json.loads((folder / "story.json").read_text())
-            pages = node["inputs"]
-            batch = next(n for n in prompt.values() if n["class_type"] == "EmptyLatentImage")["inputs"]["batch_size"]
-            assert len(story["pages"]) == batch
+            wanted = next(n for n in prompt.values() if n["class_type"] == "MiniGPT5Story")["inputs"]["pages"]
+            assert len(story["pages"]) == wanted  # the latent batch followed the story's page count
             for page in story["pages"]:
                 assert (folder / page["image"]).is_file()
-            assert pages["title"] == story["title"]
+            assert node["inputs"]["title"] == story["title"]
         elif kind == "PreviewAny":
             assert run.outputs[node_id]["text"][0].strip()

@@ -30,6 +30,7 @@ from transformers.generation.logits_process import (
 
 from ..errors import MiniGPT5Error
 from ..tokens import SpecialIds
+from .hf_compat import cache_kwargs, output_cache
 
 TokenCallback = Callable[[int], None]
 
@@ -140,10 +141,10 @@ class DecodingSession:
         positions = torch.arange(self.length, self.length + embeds.shape[1], device=embeds.device).unsqueeze(0)
         forward = self.decode_step if embeds.shape[1] == 1 else self.llm
         out = forward(
-            inputs_embeds=embeds, cache=self.cache, use_cache=True, output_hidden_states=True,
+            inputs_embeds=embeds, **cache_kwargs(self.cache), use_cache=True, output_hidden_states=True,
             position_ids=positions,
         )
-        self.cache = out.cache
+        self.cache = output_cache(out)
         self.length += embeds.shape[1]
         self.device = embeds.device
         states = out.hidden_states[-1]
