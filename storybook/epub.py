@@ -1,0 +1,114 @@
+"""The book as an EPUB 3 fixed-layout e-book (`--formats epub`), written with ebooklib.
+
+Fixed layout (rendition:layout pre-paginated) because a picture book is pages, not a reflowing text:
+each page keeps its picture and its words where they belong. One page per screen (rendition:spread none),
+the page's shape is the printed page's, the text is real text (searchable, read aloud by screen readers),
+the bundled font is embedded, and the cover picture is the EPUB's cover. ebooklib writes the container,
+package document, navigation and NCX; the pages themselves are written as plain XHTML items, because
+ebooklib's EpubHtml rebuilds each page's <head> and would drop the viewport that fixed layout requires.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from storybook.errors import StorybookError
+from storybook.fonts import FACES, FONT_FOLDER, FONT_SOURCE, LICENCE, font_families
+from storybook.layouts import picture_book_form
+from storybook.manifest import Story
+from storybook.options import BookOptions
+from storybook.pictures import WHITE, PictureLook, crisp
+from storybook.render_html import template_environment
+
+EPUB_NAME = "storybook.epub"
+VIEWPORT_WIDTH = 800  # CSS px of every page; the height follows the printed page's shape
+_MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+                ".webp": "image/webp"}
+
+
+def book_identifier(story: Story) -> str:
+    """A stable identifier: the same story (title and creation time) always gets the same one, so an
+    e-reader treats a re-rendered book as a new version of the same book."""
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'minigpt5-storybook:{story.title}:{story.created}')}"
+
+
+def _pages(story: Story) -> list[dict]:
+    """The EPUB's pages in reading order: the cover, then per story page one picture-with-band page, or a
+    picture page and a text page when the story's texts are too long for a band (as in print)."""
+    pages: list[dict] = [{"kind": "cover", "index": 0}]
+    spread = picture_book_form([page.text for page in story.pages]) == "spread"
+    for index in range(len(story.pages)):
+        pages += [{"kind": "picture", "index": index}, {"kind": "text", "index": index}] if spread else \
+            [{"kind": "band", "index": index}]
+    return pages
+
+
+def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook]) -> Path:
+    """Write `folder/storybook.epub` from the book folder (its pictures and fonts are already there)."""
+    from ebooklib import epub
+
+    folder = Path(folder)
+    geometry = options.geometry()
+    width = VIEWPORT_WIDTH
+    height = round(width * geometry.height_mm / geometry.width_mm)
+    px_per_mm = width / geometry.width_mm
+    picture_height = round(min(max(width, 0.6 * height), 0.75 * height))
+    environment = template_environment()
+    page_template = environment.get_template("epub-page.xhtml.j2")
+
+    book = epub.EpubBook()
+    book.set_identifier(book_identifier(story))
+    book.set_title(story.title)
+    book.set_language(story.language)
+    if story.author:
+        book.add_author(story.author)
+    for prop, value in (("rendition:layout", "pre-paginated"), ("rendition:spread", "none"),
+                        ("rendition:orientation", "auto")):
+        book.add_metadata(None, "meta", value, {"property": prop})
+    css = environment.get_template("epub.css.j2").render(
+        fonts=FACES, font_folder=FONT_FOLDER, font_families=font_families(), font_px=round(geometry.font_pt / 72 * 25.4
+                                                                                     * px_per_mm, 1),
+        margin=round(geometry.margin_mm * px_per_mm))
+    book.add_item(epub.EpubItem(uid="style", file_name="book.css", media_type="text/css", content=css.encode()))
+    for face in FACES:
+        book.add_item(epub.EpubItem(uid=f"font-{face.weight}-{face.style}", file_name=f"{FONT_FOLDER}/{face.file}",
+                                    media_type="font/ttf", content=(FONT_SOURCE / face.file).read_bytes()))
+    book.add_item(epub.EpubItem(uid="font-licence", file_name=f"{FONT_FOLDER}/{LICENCE}", media_type="text/plain",
+                                content=(FONT_SOURCE / LICENCE).read_bytes()))
+
+    cover_image = story.pages[0].image
+    book.set_cover(cover_image, (folder / cover_image).read_bytes(), create_page=False)
+    for number, name in enumerate(dict.fromkeys(page.image for page in story.pages)):
+        if name != cover_image:
+            book.add_item(epub.EpubImage(uid=f"picture-{number}", file_name=name,
+                                         media_type=_MEDIA_TYPES[Path(name).suffix.lower()],
+                                         content=(folder / name).read_bytes()))
+
+    spine, toc = [], []
+    for number, page in enumerate(_pages(story), start=1):
+        story_page = story.pages[page["index"]]
+        look = looks.get(story_page.image)
+        content = page_template.render(
+            kind=page["kind"], language=story.language, title=story.title, author=story.author,
+            text=story_page.text, image=story_page.image, number=page["index"] + 1, width=width, height=height,
+            picture_height=picture_height, edge=look.edge_colour if look else WHITE,
+            scaling="crisp" if look and crisp(look.pixels, geometry.width_mm) else "smooth")
+        item = epub.EpubItem(uid=f"page-{number:03d}", file_name=f"page-{number:03d}.xhtml",
+                             media_type="application/xhtml+xml", content=content.encode("utf-8"))
+        book.add_item(item)
+        spine.append(item)
+        if page["kind"] == "cover":
+            toc.append(epub.Link(item.file_name, story.title, "cover"))
+        elif page["kind"] != "text":
+            toc.append(epub.Link(item.file_name, f"Page {page['index'] + 1}", f"story-page-{page['index'] + 1}"))
+    book.toc = toc
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = spine
+    path = folder / EPUB_NAME
+    modified = datetime.fromisoformat(story.created)
+    if not epub.write_epub(str(path), book, {"mtime": modified, "raise_exceptions": True}):
+        raise StorybookError(f"could not write {path}")
+    return path

@@ -1,0 +1,29 @@
+"""The files written beside the print PDF when `--formats` asks for them (EPUB, CBZ)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storybook.cbz import CBZ_NAME, write_cbz
+from storybook.epub import write_epub
+from storybook.manifest import Story
+from storybook.options import BookOptions
+from storybook.pictures import PictureLook
+from storybook.preflight import Finding, PreflightReport
+
+
+def write_exports(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook],
+                  pdf: Path | None, report: PreflightReport) -> dict[str, Path]:
+    """Write each format of `options.formats` but the PDF into `folder`; returns {format: path}.
+
+    The CBZ is made from the PDF's pages; without a PDF it is left out and the report says so."""
+    written: dict[str, Path] = {}
+    if "epub" in options.formats:
+        written["epub"] = write_epub(story, folder, options, looks)
+    if "cbz" in options.formats:
+        if pdf is None:
+            report.findings.append(Finding("warning", "cbz-skipped", "no CBZ written: it is made from the PDF's "
+                                                                     "pages, and no PDF could be made"))
+        else:
+            written["cbz"] = write_cbz(story, pdf, Path(folder) / CBZ_NAME, cover=options.cover)
+    return written

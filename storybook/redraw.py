@@ -1,0 +1,98 @@
+"""`python -m storybook redraw BOOK --page K`: draw one page's picture again, without the LLM.
+
+A book made with a model keeps each page's voken features (features.safetensors), the model's fingerprint
+and the sampler settings; with those, a picture is `MiniGPT5.render_images(features, seed=...)` again, drawn
+through the same call as `make` (`storybook.generate.draw`), so the original seed gives back the original
+picture and another seed gives a new one in seconds. Only the pictures of the pages asked for change: the
+others are copied byte for byte, and the whole book (story.json, HTML, PDF, exports) is rewritten in a
+temporary folder that replaces BOOK only when complete.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from storybook.book import BookResult, from_manifest, write_book
+from storybook.errors import StorybookError
+from storybook.generate import checkpoint_hash, default_model_dir, draw, load_model, sampler_settings
+from storybook.manifest import MANIFEST_NAME, Story, now_iso
+from storybook.options import BookOptions
+
+
+def _short(fingerprint: str | None) -> str:
+    return "unknown" if fingerprint is None else fingerprint[:19] + "..."
+
+
+def check_redrawable(story: Story, folder: Path, pages: Sequence[int]) -> None:
+    """Raise StorybookError naming the reason if any of `pages` (1-based) cannot be redrawn."""
+    if not pages:
+        raise StorybookError("say which page to redraw: --page K (several --page options are allowed)")
+    for number in pages:
+        if not 1 <= number <= len(story.pages):
+            raise StorybookError(f"--page {number}: {folder} has pages 1 to {len(story.pages)}")
+        if not story.pages[number - 1].features:
+            raise StorybookError(f"page {number} of {folder} carries no voken features, so its picture cannot be "
+                                 "redrawn; only books made with 'make --model' (or ComfyUI's SaveStorybook given "
+                                 "the story's interleaved output) keep them")
+    if story.model is None or story.model.checkpoint_hash is None:
+        raise StorybookError(f"{folder / MANIFEST_NAME} does not record which model drew the book "
+                             "(model.checkpoint_hash), so a redraw could not match the other pages")
+
+
+def check_same_model(story: Story, folder: Path, model_dir: Path) -> None:
+    """Refuse a model other than the one that drew the book: its pictures would not belong to the story."""
+    fingerprint = checkpoint_hash(model_dir)
+    if fingerprint != story.model.checkpoint_hash:
+        raise StorybookError(
+            f"{folder} was drawn with model {story.model.name!r} ({_short(story.model.checkpoint_hash)}), but "
+            f"{model_dir} is a different model ({_short(fingerprint)}); pass --model with the folder the book "
+            "was drawn with")
+
+
+def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = None, steps: int | None = None,
+                guidance: float | None = None, model_dir: str | Path | None = None, sd: str | Path | None = None,
+                progress: bool = False) -> BookResult:
+    """Redraw `pages` (1-based) of the book folder `book` in place; returns the rewritten book.
+
+    `seed`: the first page's new seed (the next page gets seed + 1, ...); without it each page gets a fresh
+    random seed. Either way the seed is recorded, so the new picture can be drawn again. Steps and guidance
+    default to the ones the book was drawn with.
+    """
+    from minigpt5_core.errors import MiniGPT5Error
+
+    folder = Path(book)
+    source = from_manifest(folder)
+    story = source.story
+    pages = list(dict.fromkeys(pages))
+    check_redrawable(story, folder, pages)
+    if model_dir is None:
+        model_dir = default_model_dir()
+        if model_dir is None:
+            raise StorybookError("no --model given and no default model is bundled: pass --model MODEL_DIR")
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise StorybookError(f"--model {model_dir} is not a folder; give the MiniGPT-5 model folder the book was "
+                             "drawn with")
+    check_same_model(story, folder, model_dir)
+    options = BookOptions.from_dict(story.book, f"{folder / MANIFEST_NAME}: field 'book'") if story.book \
+        else BookOptions()
+    import torch
+
+    try:
+        model = load_model(model_dir, sd)
+        settings = sampler_settings(model, story.model.steps if steps is None else steps,
+                                    story.model.guidance if guidance is None else guidance, story.model.image_size)
+        for offset, number in enumerate(pages):
+            page = story.pages[number - 1]
+            new_seed = seed + offset if seed is not None else secrets.randbelow(2**31)
+            vokens = torch.from_numpy(source.features[page.features]).unsqueeze(0)
+            source.images[page.image] = draw(model, vokens, new_seed, settings)
+            page.provenance.setdefault("redraws", []).append(
+                {"seed": new_seed, "previous_seed": page.seed, "steps": settings.steps,
+                 "guidance": settings.guidance, "image_size": settings.image_size, "at": now_iso()})
+            page.seed = new_seed
+    except MiniGPT5Error as e:
+        raise StorybookError(str(e)) from e
+    return write_book(source, folder, options, progress=progress)
