@@ -63,7 +63,7 @@ def _workers(marker: str) -> list[int]:
 
 
 def _run_or_dump_stacks(cmd: list[str], env: dict, timeout: float, marker: str) -> subprocess.CompletedProcess:
-    """Run a launch; if it hangs, ask each worker for its stacks (SIGUSR1, see train.py) before killing it,
+    """Run a launch; if it hangs, ask each worker for its stacks (SIGUSR1, see train/trainer.py) before killing it,
     so that the failure says where it was stuck."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
