@@ -7,7 +7,17 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test test-slow test-server bench clean
+# The oldest dependency set the package claims (requirements.txt's lower bounds where the API changed): the
+# core, the nodes and the storybook's model path are tested on it in a second venv by `make test-oldest`.
+OLDEST_VENV  ?= .cache/venv-oldest
+OLDEST_PY    := $(OLDEST_VENV)/bin/python
+OLDEST_STAMP := $(OLDEST_VENV)/.installed-stamp
+OLDEST_SET   := "transformers==4.57.*" "peft==0.18.*" "diffusers==0.35.*" "accelerate==1.0.*" "tokenizers==0.22.*"
+OLDEST_TESTS := tests/test_core_generation.py tests/test_core_checkpoint.py tests/test_core_prompts.py \
+                tests/test_core_training.py tests/test_convert_official.py tests/test_storybook_generate.py \
+                tests/test_comfy_nodes.py tests/test_comfy_workflows.py
+
+.PHONY: setup demo test test-slow test-server test-oldest bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +39,16 @@ test-slow: $(STAMP)
 
 test-server: $(STAMP)
 	$(PY) -m pytest -q -m server
+
+$(OLDEST_STAMP): pyproject.toml Makefile
+	@test -x $(OLDEST_PY) || $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(OLDEST_PY) -m pip install -q --disable-pip-version-check -e ".[dev]" $(OLDEST_SET) "$(TORCH)"
+	@touch $(OLDEST_STAMP)
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST_PY) -c "import transformers, peft, diffusers; print('oldest set: transformers', transformers.__version__, 'peft', peft.__version__, 'diffusers', diffusers.__version__)"
+	$(OLDEST_PY) -m pytest -q $(OLDEST_TESTS)
 
 bench: $(STAMP)
 	$(PY) bench/kv_cache_story.py

@@ -27,6 +27,9 @@ STORY = "minigpt5_story_to_storybook"
 CENSUS_PACK = textwrap.dedent("""\
     import gc
     import json
+    import weakref
+
+    SEEN = []  # weak references to every MiniGPT5 model this node was given
 
 
     class MiniGPT5Census:
@@ -37,19 +40,24 @@ CENSUS_PACK = textwrap.dedent("""\
 
         @classmethod
         def INPUT_TYPES(cls):
-            return {"required": {}}
+            return {"required": {"minigpt5": ("MINIGPT5",), "after": ("STRING", {"forceInput": True})}}
 
         @classmethod
-        def IS_CHANGED(cls):
+        def IS_CHANGED(cls, **_inputs):
             return float("nan")  # never cached: every prompt counts anew
 
-        def count(self):
+        def count(self, minigpt5, after):
             import comfy.model_management as mm
 
             gc.collect()
-            loaded = [type(m.model.model).__name__ for m in mm.current_loaded_models if m.model is not None]
-            alive = sum(1 for o in gc.get_objects() if type(o).__name__ == "MiniGPT5")
-            return {"ui": {"text": [json.dumps({"loaded": loaded, "alive": alive})]}}
+            loaded = any(m.model is minigpt5.patcher for m in mm.current_loaded_models)
+            serial = next((i for i, ref in enumerate(SEEN) if ref() is minigpt5.model), None)
+            if serial is None:  # a model this node has not seen: the next serial number (ids get reused)
+                SEEN.append(weakref.ref(minigpt5.model))
+                serial = len(SEEN) - 1
+            earlier_alive = sum(1 for ref in SEEN[:serial] if ref() is not None)
+            report = {"loaded": loaded, "model": serial, "earlier_alive": earlier_alive}
+            return {"ui": {"text": [json.dumps(report)]}}
 
 
     NODE_CLASS_MAPPINGS = {"MiniGPT5Census": MiniGPT5Census}
@@ -117,9 +125,21 @@ def test_every_node_help_page_is_served_where_the_frontend_looks(server):
         assert r.status_code == 200 and r.text.startswith("# "), node_id
 
 
+CENSUS_PROMPT = {
+    "1": {"class_type": "LoadMiniGPT5", "inputs": {"model_name": "minigpt5-vist", "dtype": "auto", "device": "auto"}},
+    "2": {"class_type": "InterleavedGenerate", "inputs": {"minigpt5": ["1", 0], "prompt": "A fox.", "seed": 0,
+                                                          "max_new_tokens": 12, "temperature": 1.0, "top_p": 0.9,
+                                                          "force_image": True}},
+    "3": {"class_type": "MiniGPT5Census", "inputs": {"minigpt5": ["1", 0], "after": ["2", 1]}},
+}
+
+
 def _census(server) -> dict:
-    entry = server.wait(server.post_prompt({"1": {"class_type": "MiniGPT5Census", "inputs": {}}})["prompt_id"])
-    return json.loads(entry["outputs"]["1"]["text"][0])
+    """Run the model graph again (loader and generation come from ComfyUI's cache unless it was freed) and
+    report what the probe sees."""
+    entry = server.wait(server.post_prompt(CENSUS_PROMPT)["prompt_id"])
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    return json.loads(entry["outputs"]["3"]["text"][0])
 
 
 def _free(server, body: dict, until, timeout: float = 30.0) -> dict:
@@ -135,21 +155,15 @@ def _free(server, body: dict, until, timeout: float = 30.0) -> dict:
 
 
 def test_unload_models_frees_the_minigpt5_model(server):
-    prompt = {
-        "1": {"class_type": "LoadMiniGPT5", "inputs": {"model_name": "minigpt5-vist", "dtype": "auto",
-                                                       "device": "auto"}},
-        "2": {"class_type": "InterleavedGenerate", "inputs": {"minigpt5": ["1", 0], "prompt": "A fox.", "seed": 0,
-                                                              "max_new_tokens": 12, "temperature": 1.0,
-                                                              "top_p": 0.9, "force_image": True}},
-        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 1]}},
-    }
-    assert server.wait(server.post_prompt(prompt)["prompt_id"])["status"]["status_str"] == "success"
-    before = _census(server)
-    assert "MiniGPT5Container" in before["loaded"] and before["alive"] >= 1, before
-    # The frontend's "Unload Models": off the device, out of ComfyUI's loaded models.
-    _free(server, {"unload_models": True}, lambda c: "MiniGPT5Container" not in c["loaded"])
-    # "Free model and node cache": the node outputs that held the model go too, and with them the model.
-    _free(server, {"unload_models": True, "free_memory": True}, lambda c: c["alive"] == 0)
+    first = _census(server)
+    assert first["loaded"], first  # generation put it on ComfyUI's device, under ComfyUI's memory manager
+    # The frontend's "Unload Models": off the device and out of ComfyUI's loaded models (the cached node
+    # output still holds it, as it holds any checkpoint).
+    unloaded = _free(server, {"unload_models": True}, lambda c: not c["loaded"])
+    assert unloaded["model"] == first["model"]
+    # "Free model and node cache": the cached outputs go too, and with them the model itself.
+    freed = _free(server, {"unload_models": True, "free_memory": True}, lambda c: c["model"] != first["model"])
+    assert freed["earlier_alive"] == 0, freed
 
 
 def test_interrupt_stops_a_long_story(server):
@@ -204,7 +218,11 @@ def test_every_shipped_workflow_loads_in_the_comfyui_frontend_and_runs(server, t
     """The real frontend (comfyui-frontend-package) in headless Chromium: each workflow file, dropped on the
     page, opens with no unknown or red node, no dialog and no console error, and gives the API prompt of its
     twin; that prompt, as the frontend made it (at test size), runs on the server."""
+    import requests
+
     info = server.get("/object_info")
+    # A returning user: without this the frontend greets a first start with its template browser (a dialog).
+    requests.post(server.url + "/settings/Comfy.TutorialCompleted", json=True, timeout=10).raise_for_status()
     page = HeadlessPage(tmp_path / "chromium-profile")
     made_prompts = {}
     try:
