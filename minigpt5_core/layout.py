@@ -23,6 +23,7 @@ A folder of official files (converted on first use by `LoadMiniGPT5`):
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,10 @@ WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 TOKENIZER_DIR = "tokenizer"
 GENERATOR_DIR = "sd"
+CONVERSION_FILE = "conversion.json"  # what the converter made the folder from (its cache reads it)
+_OWN_FILES = {CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX, CONVERSION_FILE}
+_OWN_DIRS = {TOKENIZER_DIR, GENERATOR_DIR}
+_SHARD_NAME = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 MODEL_FOLDER = (f"a model folder holds {CONFIG_FILE}, {WEIGHTS_FILE} (or model-*-of-*.safetensors shards with "
                 f"{WEIGHTS_INDEX}) and {TOKENIZER_DIR}/, as written by MiniGPT5.save_pretrained or "
                 "python -m minigpt5_core.convert")
@@ -80,6 +85,18 @@ def missing_parts(folder: str | Path) -> list[str]:
     if not (folder / TOKENIZER_DIR).is_dir():
         missing.append(f"{TOKENIZER_DIR}/")
     return missing
+
+
+def foreign_entries(folder: str | Path) -> list[str]:
+    """Names in `folder` that no model folder holds: what replacing the folder would delete of someone else's."""
+    foreign = []
+    for entry in sorted(Path(folder).iterdir()):
+        own = (entry.name in _OWN_DIRS and entry.is_dir() and not entry.is_symlink()) or (
+            (entry.name in _OWN_FILES or _SHARD_NAME.fullmatch(entry.name)) and entry.is_file()
+            and not entry.is_symlink())
+        if not own:
+            foreign.append(entry.name)
+    return foreign
 
 
 def is_model_folder(folder: str | Path) -> bool:

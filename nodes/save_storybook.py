@@ -93,7 +93,8 @@ def save_storybook(images, pages: str, title: str, filename_prefix: str = "story
     previews = [{"filename": page.image, "subfolder": subfolder, "type": "output"}
                 for page in source.story.pages[:PREVIEW_PAGES]]
     # The PDF's path, then preflight warnings (e.g. pictures too small for sharp print at this page size).
-    text = [str(result.pdf)] + [f"{w.where}: {w.message}" for w in result.report.warnings]
+    # Without Pango (weasyprint's native library) the book is written without its PDF; the warning says why.
+    text = ([str(result.pdf)] if result.pdf else []) + [f"{w.where}: {w.message}" for w in result.report.warnings]
     return {"ui": {"images": previews, "text": text}, "result": (str(result.folder),)}
 
 

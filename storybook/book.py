@@ -20,12 +20,12 @@ from tqdm import tqdm
 
 from storybook.errors import StorybookError
 from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_image_path, load_story, \
-    resolve_image, save_story
+    resolve_image, save_story, story_json
 from storybook.options import BookOptions
 from storybook.outdir import building
-from storybook.preflight import PreflightReport, check_rendered, check_sources
+from storybook.preflight import Finding, PreflightReport, check_rendered, check_sources
 from storybook.render_html import HTML_NAME, write_html
-from storybook.render_pdf import PDF_NAME, layout_pdf, write_pdf
+from storybook.render_pdf import PDF_NAME, PdfUnavailable, layout_pdf, write_pdf
 
 ImageSource = Union[Path, Image.Image]
 
@@ -40,13 +40,15 @@ class StoryInput:
 
 @dataclass
 class BookResult:
-    """Where the finished book is, and what preflight found."""
+    """Where the finished book is, and what preflight found. `pdf` is None when it could not be made here
+    (weasyprint's native libraries are missing: `pdf_skipped` says which, and how to install them)."""
 
     folder: Path
     manifest: Path
     html: Path
-    pdf: Path
+    pdf: Path | None
     report: PreflightReport
+    pdf_skipped: str | None = None
 
 
 def from_manifest(folder: str | os.PathLike) -> StoryInput:
@@ -100,6 +102,7 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
     """
     options.validate()
     story = source.story
+    story_json(story)
     pixels, problems = check_sources(story, source.images)
     if problems:
         raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in problems))
@@ -115,14 +118,20 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
         write_html(story, tmp, options)
         bar.set_postfix_str(HTML_NAME)
         bar.update()
-        document = layout_pdf(tmp)
-        bar.set_postfix_str("layout")
-        bar.update()
-        report = check_rendered(document, story, options.sheets(len(story.pages)), pixels)
-        if report.errors:
-            raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in report.errors))
-        write_pdf(document, tmp / PDF_NAME)
-        bar.set_postfix_str(PDF_NAME)
-        bar.update()
-    return BookResult(folder=out, manifest=out / MANIFEST_NAME, html=out / HTML_NAME, pdf=out / PDF_NAME,
-                      report=report)
+        try:
+            document = layout_pdf(tmp)
+        except PdfUnavailable as e:
+            skipped = str(e)
+            report = PreflightReport(findings=[Finding("warning", "pdf-skipped", f"no PDF written: {skipped}")])
+        else:
+            skipped = None
+            bar.set_postfix_str("layout")
+            bar.update()
+            report = check_rendered(document, story, options.sheets(len(story.pages)), pixels)
+            if report.errors:
+                raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in report.errors))
+            write_pdf(document, tmp / PDF_NAME)
+            bar.set_postfix_str(PDF_NAME)
+            bar.update()
+    return BookResult(folder=out, manifest=out / MANIFEST_NAME, html=out / HTML_NAME,
+                      pdf=None if skipped else out / PDF_NAME, report=report, pdf_skipped=skipped)

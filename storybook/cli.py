@@ -1,6 +1,7 @@
 """`python -m storybook make`: a printable storybook from a manifest, a VIST story or a model.
 
-Exit codes: 0 the book was written; 2 bad input (one line on stderr saying what to fix). On success the
+Exit codes (`minigpt5_core.cli`): 0 the book was written; 2 bad input (one line on stderr saying what to fix);
+1 internal error (one line; `--debug` shows the traceback); 130 interrupted (OUT unchanged). On success the
 preflight report is printed, and the last line names the PDF (with `--json`, stdout is one JSON object
 whose last key is "pdf"). Progress bars go to stderr, and only when it is a terminal.
 """
@@ -13,10 +14,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from minigpt5_core.cli import ArgumentParser, run_cli
+from minigpt5_core.errors import MiniGPT5Error
+
 from storybook.book import BookResult, StoryInput, from_manifest, write_book
 from storybook.errors import StorybookError
 from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
 from storybook.layouts import LAYOUT_HELP, LAYOUTS
+from storybook.manifest import check_text
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, BookOptions
 from storybook.outdir import check_out_folder
 from storybook.pagesize import SIZE_HELP
@@ -33,21 +38,16 @@ examples:
   python -m storybook make --model models/minigpt5-vist --sd v2-1_512-ema-pruned.safetensors --prompt "A fox."
 
 OUT receives story.json, the pictures, index.html (preview) and storybook.pdf (print). An existing OUT is
-replaced only once the new book is complete, and only if it is empty or a storybook folder.
-The last line printed names the PDF. Exit codes: 0 book written; 2 bad input (one line on stderr).
+replaced only once the new book is complete, and only if it is empty or a storybook folder holding nothing
+but its book's files; anything else is never deleted. The last line printed names the PDF.
+Exit codes: 0 book written; 2 bad input (one line on stderr); 1 internal error (rerun with --debug for the
+traceback); 130 interrupted (OUT is left as it was).
 """
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as a StorybookError (one line, exit 2) instead of usage text."""
-
-    def error(self, message: str):
-        raise StorybookError(f"{message} (see '{self.prog} --help')")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; the help texts are the CLI's reference documentation."""
-    parser = _Parser(prog="python -m storybook", description="Printable illustrated storybooks (HTML + PDF).")
+    parser = ArgumentParser(prog="python -m storybook", description="Printable illustrated storybooks (HTML + PDF).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     make = commands.add_parser(
         "make", help="make a storybook (story.json, pictures, index.html, storybook.pdf)",
@@ -116,6 +116,21 @@ def _check_combination(args: argparse.Namespace) -> None:
                 raise StorybookError(f"--{name.replace('_', '-')} is for generating a story (--model)")
 
 
+def _check_generation_numbers(args: argparse.Namespace) -> None:
+    """Seeds, steps, guidance and picture size, checked before the model is loaded: page i is drawn with
+    seed + i, so a seed that overflows on the last page is reported before any text is written."""
+    from minigpt5_core.modeling.generation import check_seeds
+    from minigpt5_core.modeling.model import check_picture_settings
+
+    pages = DEFAULT_PAGES if args.pages is None else args.pages
+    if pages < 1:
+        raise StorybookError(f"--pages must be at least 1, got {pages}")
+    check_seeds(DEFAULT_SEED if args.seed is None else args.seed, pages, "--seed")
+    size = 512 if args.image_size is None else args.image_size  # a valid stand-in where the model decides
+    check_picture_settings(1 if args.steps is None else args.steps, 1.0 if args.guidance is None else args.guidance,
+                           size, size)
+
+
 def _source(args: argparse.Namespace) -> StoryInput:
     if args.manifest is not None:
         return from_manifest(args.manifest)
@@ -136,12 +151,14 @@ def _source(args: argparse.Namespace) -> StoryInput:
 def _print_result(result: BookResult, as_json: bool) -> None:
     if as_json:
         summary = {**result.report.to_dict(), "folder": str(result.folder), "manifest": str(result.manifest),
-                   "html": str(result.html), "pdf": str(result.pdf)}
+                   "html": str(result.html), "pdf": None if result.pdf is None else str(result.pdf)}
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print(result.report.format())
         print(f"HTML preview: {result.html}")
-        print(f"PDF: {result.pdf}")
+        print(f"PDF: {result.pdf}" if result.pdf else "PDF: skipped (see the warning above)")
+    if result.pdf_skipped:
+        print(f"storybook: warning: no PDF written: {result.pdf_skipped}", file=sys.stderr)
 
 
 def make(args: argparse.Namespace) -> None:
@@ -150,7 +167,12 @@ def make(args: argparse.Namespace) -> None:
     options = BookOptions(size=args.size, layout=args.layout, bleed=args.bleed, crop_marks=args.crop_marks,
                           cover=not args.no_cover, page_numbers=not args.no_page_numbers)
     options.validate()
+    for flag in ("title", "author", "prompt"):
+        if getattr(args, flag) is not None:
+            check_text(getattr(args, flag), f"--{flag}")
     check_out_folder(Path(args.out))
+    if args.manifest is None and args.vist is None:
+        _check_generation_numbers(args)
     source = _source(args)
     if args.title is not None:
         source.story.title = args.title
@@ -160,11 +182,6 @@ def make(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    try:
-        args = build_parser().parse_args(argv)
-        make(args)
-    except StorybookError as e:
-        print(f"storybook: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    """Entry point; returns the exit code (module docstring)."""
+    return run_cli("storybook", lambda args: make(build_parser().parse_args(args)), argv,
+                   user_errors=(StorybookError, MiniGPT5Error))

@@ -72,6 +72,9 @@ def check_image_path(path: Any, where: str) -> str:
     """
     if not isinstance(path, str) or not path.strip():
         raise StorybookError(f"{where}: expected a relative image path such as 'page-001.png'")
+    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in path):
+        raise StorybookError(f"{where}: {path!r} contains a control character or invalid Unicode; "
+                             "rename the picture with ordinary characters")
     if "\\" in path:
         raise StorybookError(f"{where}: {path!r} contains '\\'; write paths with '/'")
     pure = PurePosixPath(path)
@@ -126,6 +129,37 @@ def _expect(value: Any, kinds: type | tuple[type, ...], where: str, what: str, o
     return value
 
 
+def _text(value: Any, where: str, what: str = "a string", optional: bool = False) -> Any:
+    """A string field that can be written as UTF-8 (a lone surrogate, e.g. from a non-UTF-8 command line
+    argument or a `"\\ud800"` escape, cannot be printed or saved)."""
+    value = _expect(value, str, where, what, optional)
+    if value is not None:
+        check_text(value, where)
+    return value
+
+
+def check_text(value: str, where: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise StorybookError(f"{where}: character {e.start + 1} ({ascii(value[e.start])}) is not valid Unicode "
+                             "(a lone surrogate, e.g. from text that was not UTF-8); re-type or re-encode "
+                             "the text as UTF-8") from None
+
+
+def _provenance(value: Any, where: str) -> dict[str, Any]:
+    """Free-form JSON, but it must be storable: finite in depth and valid Unicode."""
+    value = _expect(value, dict, where, "an object")
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        raise StorybookError(f"{where}: nested too deeply to store; flatten it") from None
+    except (TypeError, ValueError) as e:
+        raise StorybookError(f"{where}: holds a value JSON cannot store ({e})") from None
+    check_text(text, where)
+    return value
+
+
 def _check_keys(data: dict, known: tuple[str, ...], required: tuple[str, ...], where: str) -> None:
     unknown = sorted(set(data) - set(known))
     if unknown:
@@ -139,11 +173,11 @@ def _page_from_dict(data: Any, where: str) -> Page:
     _expect(data, dict, where, "an object with text and image")
     _check_keys(data, ("text", "image", "seed", "prompt", "provenance"), ("text", "image"), where)
     return Page(
-        text=_expect(data["text"], str, f"{where}: field 'text'", "a string"),
+        text=_text(data["text"], f"{where}: field 'text'"),
         image=check_image_path(data["image"], f"{where}: field 'image'"),
         seed=_expect(data.get("seed"), int, f"{where}: field 'seed'", "an integer or null", optional=True),
-        prompt=_expect(data.get("prompt"), str, f"{where}: field 'prompt'", "a string or null", optional=True),
-        provenance=_expect(data.get("provenance", {}), dict, f"{where}: field 'provenance'", "an object"),
+        prompt=_text(data.get("prompt"), f"{where}: field 'prompt'", "a string or null", optional=True),
+        provenance=_provenance(data.get("provenance", {}), f"{where}: field 'provenance'"),
     )
 
 
@@ -153,7 +187,7 @@ def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
     _expect(data, dict, where, "an object or null")
     _check_keys(data, ("name", "checkpoint_hash", "sampler", "steps", "guidance"), ("name",), where)
     return ModelInfo(
-        name=_expect(data["name"], str, f"{where}: field 'name'", "a string"),
+        name=_text(data["name"], f"{where}: field 'name'"),
         checkpoint_hash=_expect(data.get("checkpoint_hash"), str, f"{where}: field 'checkpoint_hash'",
                                 "a string or null", optional=True),
         sampler=_expect(data.get("sampler"), str, f"{where}: field 'sampler'", "a string or null", optional=True),
@@ -174,7 +208,7 @@ def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
         raise StorybookError(f"{where}: field 'schema' must be {SCHEMA_VERSION}, got {json.dumps(schema)}")
     _check_keys(data, ("schema", "title", "author", "language", "created", "pages", "model"),
                 ("title", "pages"), where)
-    title = _expect(data["title"], str, f"{where}: field 'title'", "a string")
+    title = _text(data["title"], f"{where}: field 'title'")
     if not title.strip():
         raise StorybookError(f"{where}: field 'title' is empty; give the story a title")
     language = _expect(data.get("language", "en"), str, f"{where}: field 'language'", "a language tag")
@@ -191,7 +225,7 @@ def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
         raise StorybookError(f"{where}: field 'pages' is empty; a story needs at least one page")
     return Story(
         title=title,
-        author=_expect(data.get("author", ""), str, f"{where}: field 'author'", "a string"),
+        author=_text(data.get("author", ""), f"{where}: field 'author'"),
         language=language,
         created=created,
         pages=[_page_from_dict(p, f"{where}: page {i}") for i, p in enumerate(pages, start=1)],
@@ -214,7 +248,27 @@ def load_story(folder: str | os.PathLike) -> Story:
         raise StorybookError(f"{path} is not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise StorybookError(f"{path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise StorybookError(f"{path} is nested too deeply to read; flatten its 'provenance'") from None
+    except OSError as e:
+        raise StorybookError(f"{path} cannot be read: {e.strerror or e}") from None
     return story_from_dict(data, where=str(path))
+
+
+def story_json(story: Story) -> str:
+    """The manifest text of `story`, validated as `load_story` would validate it (raises StorybookError).
+
+    Called before a book is written, so that a bad value (a lone surrogate in a page's text, a provenance
+    nested too deeply) is reported before any picture is copied or drawn."""
+    where = f"story {ascii(story.title)}"
+    try:
+        text = json.dumps(story_to_dict(story), ensure_ascii=False, indent=2) + "\n"
+    except RecursionError:
+        raise StorybookError(f"{where} holds a value nested too deeply to store (in a page's provenance?)") from None
+    except (TypeError, ValueError) as e:
+        raise StorybookError(f"{where} holds a value JSON cannot store: {e}") from None
+    story_from_dict(json.loads(text), where=where)
+    return text
 
 
 def save_story(story: Story, folder: str | os.PathLike) -> Path:
@@ -223,12 +277,8 @@ def save_story(story: Story, folder: str | os.PathLike) -> Path:
     The file is written to a temporary name and renamed into place, so an interrupted run leaves
     either the old manifest or the new one, never half of one.
     """
+    text = story_json(story)
     folder = Path(folder)
-    try:
-        text = json.dumps(story_to_dict(story), ensure_ascii=False, indent=2) + "\n"
-    except (TypeError, ValueError) as e:
-        raise StorybookError(f"story {story.title!r} holds a value JSON cannot store: {e}") from None
-    story_from_dict(json.loads(text), where=f"story {story.title!r}")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=folder)
     try:

@@ -1,72 +1,65 @@
-"""Publishing an output folder atomically: build beside it, then rename into place.
+"""Publishing a book folder atomically, and which folders a book may replace.
 
-A book is built in a temporary folder next to OUT (same file system, so the final step is a rename).
-Until the new book is complete, an existing OUT is left untouched; on any error the temporary folder is
-removed and OUT is exactly as before. An existing OUT is only ever replaced if it is empty or is itself
-a storybook folder (it holds story.json): a folder of someone's other files is never deleted.
+The writing itself is the library's one implementation (`minigpt5_core.io.folder.staged_folder`): the book is
+built in a hidden `.OUT.storybook-tmp-*` folder beside OUT and renamed into place when complete, so an
+interrupted run leaves OUT as it was, and the next run removes temporary folders a killed run left.
+What is storybook's own is decided here: an existing, non-empty OUT is replaced only if it holds a valid
+story.json and nothing but what a book made from it holds (the manifest, its pictures, index.html, the PDF).
+A folder with anyone else's files in it, or a mere file named story.json, is never deleted.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from minigpt5_core.io.folder import check_replaceable, staged_folder
 
 from storybook.errors import StorybookError
-from storybook.manifest import MANIFEST_NAME
+from storybook.manifest import MANIFEST_NAME, load_story
+from storybook.render_html import HTML_NAME
+from storybook.render_pdf import PDF_NAME
 
 TEMP_MARK = ".storybook-tmp-"
+_HOW = "choose another --out, or move its files away yourself"
+
+
+def _book_files(folder: Path) -> set[str] | None:
+    """The relative paths a book made from `folder/story.json` consists of (None: no valid story.json)."""
+    try:
+        story = load_story(folder)
+    except StorybookError:
+        return None
+    own = {MANIFEST_NAME, HTML_NAME, PDF_NAME}
+    for page in story.pages:
+        own.add(page.image)
+        own.update(str(parent) for parent in PurePosixPath(page.image).parents if str(parent) != ".")
+    return own
+
+
+def book_folder_problem(folder: Path) -> str | None:
+    """None if `folder` is a storybook folder holding nothing but its book's files, else why not."""
+    own = _book_files(folder)
+    if own is None:
+        return f"{folder} is not a storybook folder (it has no valid {MANIFEST_NAME})"
+    foreign = sorted(str(p.relative_to(folder).as_posix()) for p in folder.rglob("*")
+                     if p.relative_to(folder).as_posix() not in own)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        return f"{folder} holds files that are not part of its book ({shown})"
+    return None
 
 
 def check_out_folder(out: Path) -> None:
     """Raise StorybookError if writing a book to `out` would destroy something that is not a book."""
-    if out.exists() and not out.is_dir():
-        raise StorybookError(f"output {out} exists and is a file; choose a folder with --out")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
-        raise StorybookError(f"output folder {out} is not empty and holds no {MANIFEST_NAME}, so it is not a "
-                             "storybook folder this tool may replace; choose another --out or empty it")
+    check_replaceable(out, book_folder_problem, _HOW, StorybookError)
 
 
 @contextmanager
 def building(out: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `out`; when the block succeeds it becomes `out`.
-
-    Replacing an existing `out` takes two renames (old aside, new in); the old one is deleted only
-    after the new one is in place.
-    """
-    out = Path(out).absolute()
-    check_out_folder(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TEMP_MARK}", dir=out.parent))
-    except OSError as e:
-        raise StorybookError(f"cannot write beside {out}: {e.strerror or e}") from None
-    try:
+    """Yield an empty temporary folder beside `out`; when the block succeeds it becomes `out`."""
+    with staged_folder(out, book_folder_problem, mark=TEMP_MARK, how_to_proceed=_HOW,
+                       error=StorybookError) as tmp:
         yield tmp
-        tmp.chmod(0o755)  # mkdtemp makes it private; a book folder is meant to be shared
-        try:
-            _publish(tmp, out)
-        except OSError as e:
-            raise StorybookError(f"cannot move the finished book into {out}: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}{TEMP_MARK}old-", dir=out.parent))
-    try:
-        os.replace(out, old / out.name)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            os.replace(old / out.name, out)
-            raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

@@ -1,9 +1,11 @@
 """Preflight: what a print shop would check before printing the book.
 
-Two passes. Before rendering, `check_sources` finds pictures that are missing or unreadable (errors:
-the book cannot be made). After weasyprint has laid the book out, `check_rendered` reads the layout boxes,
-so the numbers are the ones that will print, not an estimate: each picture's effective resolution at its
-printed size, text that overflows its frame, pictures that could not be drawn, and the page count parity.
+Two passes. Before rendering, `check_sources` decodes every picture completely (a truncated JPEG would print
+with its lower half missing; a decompression bomb or a huge text chunk is refused) and reports pictures that
+are missing or unreadable (errors: the book cannot be made). After weasyprint has laid the book out,
+`check_rendered` reads the layout boxes, so the numbers are the ones that will print, not an estimate: each
+picture's effective resolution at its printed size, text that overflows its frame (as the words that are
+lost), a word too long for its line, pictures that could not be drawn, and the page count parity.
 """
 
 from __future__ import annotations
@@ -103,14 +105,27 @@ def check_sources(story: Story, sources: Mapping[str, Path | Image.Image]) -> tu
             findings.append(Finding("error", "missing-image", f"picture {page.image!r} not found"
                                     + (f" at {source}" if source is not None else ""), where))
         else:
-            try:
-                with Image.open(source) as image:
-                    image.verify()
-                    pixels[page.image] = image.size
-            except (UnidentifiedImageError, OSError, SyntaxError) as e:
-                findings.append(Finding("error", "unreadable-image",
-                                        f"picture {page.image!r} at {source} is not a readable image ({e})", where))
+            finding = _decode(Path(source), page.image, where, pixels)
+            if finding:
+                findings.append(finding)
     return pixels, findings
+
+
+def _decode(source: Path, name: str, where: str, pixels: dict[str, tuple[int, int]]) -> Finding | None:
+    """Decode the whole picture (not only its header) and record its size; a Finding if that fails."""
+    try:
+        with Image.open(source) as image:
+            size = image.size
+            image.load()
+    except Image.DecompressionBombError as e:
+        return Finding("error", "image-too-large", f"picture {name!r} at {source} has too many pixels to print "
+                       f"safely ({e}); scale it down (a print page needs at most about 8000x8000)", where)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        # OSError: truncated or corrupt data; ValueError: e.g. a PNG text chunk inflating past Pillow's limit.
+        return Finding("error", "unreadable-image", f"picture {name!r} at {source} is not a readable image, "
+                       f"damaged or truncated ({e}); export it again", where)
+    pixels[name] = size
+    return None
 
 
 def _scale(box_w: float, box_h: float, pixels: tuple[int, int], fit: str) -> tuple[float, float]:
@@ -125,6 +140,41 @@ def _scale(box_w: float, box_h: float, pixels: tuple[int, int], fit: str) -> tup
 
 def _where(sheet: Sheet, data_page: str) -> str:
     return "cover" if sheet.kind == "cover" else f"page {data_page}"
+
+
+def _text_findings(frame, where: str, pdf_page: int) -> list[Finding]:
+    """Text cut off at the frame's bottom (counted in words, which is what a reader loses) and words
+    too long for a line (an unbroken string runs off the side of the page)."""
+    from weasyprint.formatting_structure.boxes import LineBox, TextBox
+
+    bottom = frame.content_box_y() + frame.height
+    right = frame.content_box_x() + frame.width
+    inner = max((c.position_y + c.margin_height() for c in frame.children), default=bottom)
+    findings, shown, widest = [], 0, None
+    for line in frame.descendants():
+        if not isinstance(line, LineBox):
+            continue
+        if line.position_y + line.height <= bottom + _OVERFLOW_TOLERANCE_PX:
+            shown += sum(len(t.text.split()) for t in line.descendants() if isinstance(t, TextBox))
+        for text in (t for t in line.descendants() if isinstance(t, TextBox)):
+            if text.position_x + text.width > right + _OVERFLOW_TOLERANCE_PX:
+                longest = max(text.text.split(), key=len, default="")
+                widest = max(widest or longest, longest, key=len)
+    if inner - bottom > _OVERFLOW_TOLERANCE_PX:
+        # weasyprint stops laying out lines some way past the frame, so count the words of the whole text.
+        total = max(len("".join(frame.element.itertext()).split()), shown)
+        lost = total - shown
+        findings.append(Finding(
+            "warning", "text-overflow",
+            f"text does not fit: {lost} of {total} words ({100 * lost // max(total, 1)}%) are not printed, "
+            f"{(inner - bottom) * MM_PER_CSS_PX:.1f} mm is cut off (shorten the text or choose a larger page size)",
+            where, pdf_page))
+    if widest is not None:
+        findings.append(Finding(
+            "warning", "word-too-long",
+            f"a word of {len(widest)} characters ({widest[:20]!r}...) is wider than the text frame and runs off "
+            "the page (break it with spaces or hyphens)", where, pdf_page))
+    return findings
 
 
 def check_rendered(document: weasyprint.Document, story: Story, sheets: list[Sheet],
@@ -162,13 +212,7 @@ def check_rendered(document: weasyprint.Document, story: Story, sheets: list[She
                         f"{printed[0]:.0f}x{printed[1]:.0f} mm: {dpi:.0f} dpi, under {MIN_DPI} "
                         "(use a larger picture or a smaller page size)", where, pdf_page))
             elif isinstance(box, BlockBox) and "frame" in (element.get("class") or "").split():
-                bottom = box.content_box_y() + box.height
-                inner = max((c.position_y + c.margin_height() for c in box.children), default=bottom)
-                if inner - bottom > _OVERFLOW_TOLERANCE_PX:
-                    report.findings.append(Finding(
-                        "warning", "text-overflow",
-                        f"text does not fit: {(inner - bottom) * MM_PER_CSS_PX:.1f} mm is cut off "
-                        "(shorten the text or choose a larger page size)", where, pdf_page))
+                report.findings.extend(_text_findings(box, where, pdf_page))
     if report.page_count % 2:
         report.findings.append(Finding("warning", "page-parity",
                                        f"{report.page_count} pages is an odd count: a printer adds a blank page "

@@ -7,26 +7,50 @@ and ComfyUI imports this package at start-up.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from storybook.errors import StorybookError
 from storybook.render_html import HTML_NAME
 
 if TYPE_CHECKING:
     import weasyprint
 
 PDF_NAME = "storybook.pdf"
+INSTALL_GUIDE = "https://doc.courtbouillon.org/weasyprint/stable/first_steps.html#installation"
+
+
+class PdfUnavailable(StorybookError):
+    """weasyprint cannot run here (its native libraries, Pango and GObject, are missing): the rest of the
+    book can still be written, only the PDF is skipped."""
+
+
+def _weasyprint():
+    """Import weasyprint, turning a missing native library into one line that names it.
+
+    weasyprint loads Pango, GObject, HarfBuzz and fontconfig through ffi at import time; where they are not
+    installed (common on Windows and macOS) the import raises OSError "cannot load library '...'"."""
+    try:
+        import weasyprint
+    except OSError as e:
+        found = re.search(r"cannot load library '([^']+)'", str(e))
+        library = found.group(1) if found else str(e).split(":")[0]
+        raise PdfUnavailable(f"the PDF needs the native library {library}, which is not installed; install "
+                             f"Pango as weasyprint's guide says: {INSTALL_GUIDE}") from None
+    except ImportError:
+        raise PdfUnavailable(f"the PDF needs weasyprint, which is not installed (pip install weasyprint; "
+                             f"{INSTALL_GUIDE})") from None
+    return weasyprint
 
 
 def layout_pdf(folder: Path) -> weasyprint.Document:
     """Lay out `folder/index.html` for print; image paths resolve inside `folder`.
 
     No `dpi`, `optimize_images` or `jpeg_quality` options: pictures are embedded at full resolution, and
-    JPEG files byte for byte.
+    JPEG files byte for byte. Raises `PdfUnavailable` when weasyprint cannot run on this machine.
     """
-    from weasyprint import HTML
-
-    return HTML(filename=Path(folder) / HTML_NAME, media_type="print").render()
+    return _weasyprint().HTML(filename=Path(folder) / HTML_NAME, media_type="print").render()
 
 
 def write_pdf(document: weasyprint.Document, path: Path) -> Path:

@@ -93,12 +93,12 @@ def test_unknown_config_field_is_an_error():
         MiniGPT5Config.from_dict(data)
 
 
-def test_save_replaces_an_existing_folder_completely(tiny_model, tmp_path):
+def test_save_replaces_an_existing_model_folder_completely(tiny_model, tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
-    (folder / "stale.txt").write_text("old")
+    (folder / "model-00001-of-00002.safetensors").write_text("a shard of an earlier, sharded save")
     tiny_model.save_pretrained(folder)
-    assert not (folder / "stale.txt").exists()
+    assert not (folder / "model-00001-of-00002.safetensors").exists()
     assert (folder / "model.safetensors").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no staging folder left behind
 

@@ -28,10 +28,11 @@ import torch
 
 from ..config import MiniGPT5Config
 from ..errors import MiniGPT5Error
-from ..io.folder import write_config, write_folder
+from ..cli import ArgumentParser, run_cli
+from ..io.folder import check_model_target, write_config, write_folder
 from ..io.readers import read_pickle
 from ..io.weights import DEFAULT_SHARD_BYTES, write_weights
-from ..layout import CONFIG_FILE, TOKENIZER_DIR, OfficialPaths
+from ..layout import CONFIG_FILE, CONVERSION_FILE, TOKENIZER_DIR, OfficialPaths
 from ..modeling.llm import wrap_adapter
 from ..modeling.model import MiniGPT5
 from ..modeling.pretrained import model_state
@@ -41,7 +42,7 @@ from . import official
 logger = logging.getLogger(__name__)
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-PROVENANCE_FILE = "conversion.json"
+PROVENANCE_FILE = CONVERSION_FILE
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
 
@@ -432,16 +433,30 @@ def _remove_stale_conversions(cache_dir: Path, keep: Path) -> None:
 
 
 def _size(text: str) -> int:
-    units = {"KB": 2**10, "MB": 2**20, "GB": 2**30}
-    for unit, factor in units.items():
-        if text.upper().endswith(unit):
-            return int(float(text[: -len(unit)]) * factor)
-    return int(text)
+    """'4GB', '500MB', '1.5GB' or a number of bytes -> bytes; anything else is one clear line."""
+    units = {"KB": 2**10, "MB": 2**20, "GB": 2**30, "B": 1}
+    number, factor = text.strip(), 1
+    for unit, unit_factor in units.items():
+        if number.upper().endswith(unit):
+            number, factor = number[: -len(unit)].strip(), unit_factor
+            break
+    try:
+        value = float(number) * factor
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 1:
+        raise MiniGPT5Error(f"--max-shard-size {text!r} is not a positive size; write it like 4GB or 500MB")
+    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minigpt5_core.convert", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The command line; exit codes as in `minigpt5_core.cli` (2: bad input, one line)."""
+    return run_cli("minigpt5_core.convert", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog="python -m minigpt5_core.convert", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage1", required=True, help="stage1_cc3m.ckpt (always needed: fc.* and the 77 queries)")
     parser.add_argument("--stage2", help="stage2_vist.ckpt or stage2_mmdialog.ckpt (optional)")
     parser.add_argument("--vicuna", required=True, help="Vicuna v0 7B folder (Hugging Face LLaMA layout)")
@@ -449,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blip2", required=True, help="LAVIS blip2_pretrained_flant5xxl.pth (Q-Former, queries, ln_vision)")
     parser.add_argument("--minigpt4", required=True, help="MiniGPT-4 7B aligned checkpoint (llama_proj)")
     parser.add_argument("--tokenizer", help="tokenizer folder (default: the Vicuna folder)")
-    parser.add_argument("--out", required=True, help="model folder to write")
+    parser.add_argument("--out", required=True, help="model folder to write (an existing one is replaced only if it "
+                        "is empty or holds nothing but a model folder's files)")
     parser.add_argument("--keep-lora", action="store_true", help="keep stage 2's LoRA as a peft adapter instead of merging it")
     parser.add_argument("--first-token", choices=("eos", "bos"), default="eos",
                         help="token that starts every sequence (default eos: what the released checkpoints used)")
@@ -462,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                           blip2=args.blip2, minigpt4=args.minigpt4, tokenizer=args.tokenizer)
     options = ConvertOptions(merge_lora=not args.keep_lora, first_token=args.first_token, dtype=args.dtype,
                              max_shard_bytes=_size(args.max_shard_size), vision_layers=args.vision_layers)
+    check_model_target(args.out)  # before minutes of reading checkpoints
     from tqdm import tqdm
 
     bar = None
@@ -473,9 +490,6 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         out = convert(paths, args.out, options, progress)
-    except MiniGPT5Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     finally:
         if bar is not None:
             bar.close()

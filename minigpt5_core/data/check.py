@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..errors import MiniGPT5Error
+from ..cli import ArgumentParser, run_cli
 from .records import FORMATS, CaptionRecord, DataError, ReadReport, StoryRecord
 from .samples import read_records
 
@@ -13,11 +13,15 @@ def check(argv: list[str] | None = None) -> int:
     """`python -m minigpt5_core.data --format F --path P [...]`: read a dataset and print its report.
 
     `--decode` also decodes every image (slow on a large set), so that a training run meets no surprise.
+    Exit codes as in `minigpt5_core.cli` (2: bad input, one line).
     """
-    import argparse
+    return run_cli("minigpt5_core.data", _check, argv)
+
+
+def _check(argv: list[str]) -> int:
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m minigpt5_core.data", description=check.__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minigpt5_core.data", description=check.__doc__.split("\n")[0])
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--path", required=True)
     parser.add_argument("--images")
@@ -25,12 +29,8 @@ def check(argv: list[str] | None = None) -> int:
     parser.add_argument("--decode", action="store_true", help="decode every image as well")
     args = parser.parse_args(argv)
     report = ReadReport(f"{args.format}:{args.path}")
-    try:
-        records = list(read_records({"format": args.format, "path": args.path, "images": args.images,
-                                     "image_map": args.image_map}, report))
-    except MiniGPT5Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    records = list(read_records({"format": args.format, "path": args.path, "images": args.images,
+                                 "image_map": args.image_map}, report))
     if args.decode:
         for r in records:
             refs = [r.image] if isinstance(r, CaptionRecord) else (

@@ -55,7 +55,16 @@ def _uint8_batches(images: Sequence[Image.Image], batch_size: int):
 
 
 class InceptionNet:
-    """The FID Inception network from a local TorchScript file (StyleGAN2-ADA / clean-fid convention)."""
+    """The FID Inception network from a local TorchScript file (StyleGAN2-ADA / clean-fid convention).
+
+    The project's rule for files from elsewhere is "tensors only" (`torch.load(weights_only=True)`, safetensors),
+    and a TorchScript archive is more than tensors: loading it runs the archive's TorchScript code (not
+    arbitrary Python, but a program all the same). The FID network exists only in this form, so it is the one
+    exception, and it is bounded: the file is loaded only from the path the user names (`--inception`), never
+    found, cached or downloaded, and `--help` and the README say to use only NVIDIA's published
+    inception-2015-12-05.pt. No checksum is enforced: no package this project depends on ships or verifies
+    the file, so there is no published digest to compare against.
+    """
 
     def __init__(self, path: str | Path, *, device: str | torch.device = "cpu", batch_size: int = 32):
         path = Path(path)
@@ -66,8 +75,9 @@ class InceptionNet:
             )
         try:
             self.net = torch.jit.load(str(path), map_location=device).eval()
-        except RuntimeError as exc:
-            raise MiniGPT5Error(f"{path} is not a TorchScript Inception network: {exc}") from None
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise MiniGPT5Error(f"{path} is not a TorchScript Inception network ({str(exc)[:200]}); give "
+                                "inception-2015-12-05.pt") from None
         self.device, self.batch_size = torch.device(device), batch_size
 
     @torch.no_grad()

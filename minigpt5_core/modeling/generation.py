@@ -15,6 +15,7 @@ memory-bandwidth bound. Prompts and voken groups (several positions at once) sta
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,20 @@ from ..tokens import SpecialIds
 from .hf_compat import cache_kwargs, output_cache
 
 TokenCallback = Callable[[int], None]
+SEED_RANGE = (0, 2**64 - 1)  # what torch.Generator.manual_seed accepts (and what prints as a plain number)
+
+
+def check_seeds(seed: int, count: int = 1, what: str = "seed") -> None:
+    """Raise MiniGPT5Error unless `seed`, `seed + 1`, ..., `seed + count - 1` are all usable seeds.
+
+    Page i of a story is drawn with seed + i, so a story of `count` pages is checked as a whole, before any
+    text is generated: an overflow on the last page after minutes of work helps nobody."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise MiniGPT5Error(f"{what} must be a whole number, got {seed!r}")
+    low, high = SEED_RANGE
+    if seed < low or seed + max(count, 1) - 1 > high:
+        span = f" (and the {count - 1} that follow it, one per page)" if count > 1 else ""
+        raise MiniGPT5Error(f"{what} {seed}{span} must lie in {low}..{high - max(count, 1) + 1}; choose a smaller seed")
 
 
 def _printable(text: str) -> str:
@@ -86,8 +101,14 @@ class SamplingSettings:
     stop_text: str = "###"
 
     def validate(self) -> None:
-        if self.max_new_tokens < 1:
-            raise MiniGPT5Error(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        """Raise MiniGPT5Error for a value sampling cannot use (NaN passes every comparison, so it is
+        rejected explicitly: a NaN temperature would silently sample garbage)."""
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise MiniGPT5Error(f"max_new_tokens must be a whole number of at least 1, got {self.max_new_tokens!r}")
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise MiniGPT5Error(f"{name} must be a finite number, got {value!r}")
         if self.temperature < 0:
             raise MiniGPT5Error(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if not 0 < self.top_p <= 1:

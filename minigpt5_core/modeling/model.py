@@ -9,6 +9,7 @@ are at the library's edge (`minigpt5_core.train`).
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..errors import MiniGPT5Error, NoPictureError
 from ..prompts import TrainingSample, chat_prompt
 from ..tokens import IMAGE_PLACEHOLDER, IMAGE_TAG, SpecialIds, add_new_tokens, check_tokenizer
 from .diffusion import ImageGenerator
-from .generation import DecodingSession, InterleavedResult, SamplingSettings, TokenCallback
+from .generation import DecodingSession, InterleavedResult, SamplingSettings, TokenCallback, check_seeds
 from .llm import build_llm
 from .mapper import VokenMapper
 from .story import StoryResult, write_story
@@ -32,6 +33,20 @@ from .vision import ImageEncoder, preprocess_images
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
+MAX_PICTURE_SIDE = 2048  # pixels; SD 2.1 draws at 512-768, and 2048x2048 already needs ~20 GB on a GPU
+MAX_STEPS = 1000  # diffusion steps; the scheduler's training timesteps
+
+
+def check_picture_settings(steps: int, guidance: float, height: int, width: int) -> None:
+    """Raise MiniGPT5Error unless the values can draw a picture (a side of 2**20 would run until memory ends)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise MiniGPT5Error(f"steps must be a whole number in 1..{MAX_STEPS}, got {steps!r}")
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not math.isfinite(guidance) \
+            or guidance < 0:
+        raise MiniGPT5Error(f"guidance must be a finite number >= 0 (1 = no guidance), got {guidance!r}")
+    for name, side in (("height", height), ("width", width)):
+        if isinstance(side, bool) or not isinstance(side, int) or not 8 <= side <= MAX_PICTURE_SIDE or side % 8:
+            raise MiniGPT5Error(f"{name} must be a multiple of 8 in 8..{MAX_PICTURE_SIDE} pixels, got {side!r}")
 
 
 class MiniGPT5(nn.Module):
@@ -226,6 +241,8 @@ class MiniGPT5(nn.Module):
         aborts generation (used for progress bars and cancel buttons).
         """
         settings = self._settings(max_new_tokens, temperature, top_p, repetition_penalty, force_image)
+        settings.validate()
+        check_seeds(seed)
         session = self.start_session(prompt, list(images or []), template=template, reserve=settings.max_new_tokens)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         return session.sample_turn(settings, generator, on_token)
@@ -236,8 +253,13 @@ class MiniGPT5(nn.Module):
         max_new_tokens_per_page: int | None = None, temperature: float | None = None, top_p: float | None = None,
         repetition_penalty: float | None = None, on_token: TokenCallback | None = None,
     ) -> StoryResult:
-        """Continue a story for `pages` pages, each with text and exactly one picture (`story.write_story`)."""
+        """Continue a story for `pages` pages, each with text and exactly one picture (`story.write_story`).
+
+        The settings and `seed` are checked before any text is written; page i's picture is meant to be drawn
+        with seed + i, so every one of those seeds must be valid too."""
         settings = self._settings(max_new_tokens_per_page, temperature, top_p, repetition_penalty, True)
+        settings.validate()
+        check_seeds(seed, pages)
         return write_story(self, opening, pages=pages, settings=settings, seed=seed, images=list(images or []),
                            on_token=on_token)
 
@@ -267,7 +289,10 @@ class MiniGPT5(nn.Module):
         self, result: InterleavedResult | torch.Tensor, *, steps: int | None = None, guidance: float | None = None,
         seed: int = 0, height: int | None = None, width: int | None = None,
     ) -> list[Image.Image]:
-        """Draw every image of `result` through diffusers' StableDiffusionPipeline (prompt embeddings only)."""
+        """Draw every image of `result` through diffusers' StableDiffusionPipeline (prompt embeddings only).
+
+        Image i is seeded with seed + i. None means the model's default; other values are checked
+        (`check_picture_settings`: sides are multiples of 8 up to MAX_PICTURE_SIDE pixels)."""
         if self.image_generator is None:
             raise MiniGPT5Error(
                 "this model was loaded without an image generator; load a folder with an sd/ subfolder, or pass "
@@ -275,12 +300,15 @@ class MiniGPT5(nn.Module):
                 "v2-1_512-ema-pruned.safetensors>)"
             )
         diffusion = self.config.diffusion
+        steps = diffusion.num_inference_steps if steps is None else steps
+        guidance = diffusion.guidance_scale if guidance is None else guidance
+        height = diffusion.resolution if height is None else height
+        width = diffusion.resolution if width is None else width
+        check_picture_settings(steps, guidance, height, width)
         positive, negative = self.conditioning(result)
-        return self.image_generator.render(
-            positive, negative, steps=steps or diffusion.num_inference_steps,
-            guidance=diffusion.guidance_scale if guidance is None else guidance, seed=seed,
-            height=height or diffusion.resolution, width=width or diffusion.resolution,
-        )
+        check_seeds(seed, positive.shape[0])
+        return self.image_generator.render(positive, negative, steps=steps, guidance=guidance, seed=seed,
+                                           height=height, width=width)
 
     # ---- training inputs --------------------------------------------------------------------------
 

@@ -112,7 +112,11 @@ def load_pretrained(
     files = weight_files(folder)
     if not (folder / TOKENIZER_DIR).is_dir():
         raise MiniGPT5Error(f"{folder} has no {TOKENIZER_DIR}/ folder; MiniGPT-5 needs the tokenizer saved with its weights")
-    tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR, local_files_only=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged tokenizer.json raises tokenizers' own Exception type
+        raise MiniGPT5Error(f"the tokenizer in {folder / TOKENIZER_DIR} cannot be read ({type(exc).__name__}: "
+                            f"{str(exc)[:200]}); copy the model folder again or re-save it") from None
     generator = None
     if image_generator is not None:
         generator = image_generator

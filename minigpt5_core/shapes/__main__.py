@@ -12,18 +12,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from ..cli import ArgumentParser, UsageError, run_cli
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "shapes-default"
 DEFAULT_JUDGE = ASSETS / "shapes-judge"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; exit codes as in `minigpt5_core.cli` (2: bad input, one line; 130: interrupted)."""
+    return run_cli("minigpt5_core.shapes", _main, argv)
+
+
+def _main(argv: Sequence[str]) -> int:
     from .train import VARIANTS, train_all
 
-    parser = argparse.ArgumentParser(prog="python -m minigpt5_core.shapes", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m minigpt5_core.shapes", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train every phase (77 min timed on 2 CPU cores)")
     train.add_argument("--out", default="out/shapes", help="working folder; finished phases are skipped")
@@ -42,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train":
         if args.workers < 1:
-            parser.error(f"--workers must be at least 1, got {args.workers}")
+            raise UsageError(f"--workers must be at least 1, got {args.workers}")
         variants = [v for v in args.variants.split(",") if v]
         unknown = set(variants) - set(VARIANTS)
         if unknown:
-            parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+            raise UsageError(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
         train_all(args.out, variants=variants, ship=DEFAULT_MODEL if args.ship else None,
                   judge_dir=DEFAULT_JUDGE if args.ship else None, workers=args.workers)
         return 0

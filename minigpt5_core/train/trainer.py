@@ -31,7 +31,6 @@ A run that seems stuck: `kill -USR1 <pid>` makes that process print every thread
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import faulthandler
@@ -52,6 +51,7 @@ from torch import nn
 
 from . import stages
 from .losses import compute_losses
+from ..cli import ArgumentParser, run_cli
 from ..config import MiniGPT5Config
 from ..data import ReadReport, SampleSource, read_records, sample_specs
 from ..errors import MiniGPT5Error
@@ -409,7 +409,12 @@ def _save_checkpoint(accelerator, output: Path, step: int, stream: SampleSource,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minigpt5_core.train", description=__doc__.split("\n")[0])
+    """The command line; exit codes as in `minigpt5_core.cli` (2: bad input, one line; 130: interrupted)."""
+    return run_cli("minigpt5_core.train", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog="python -m minigpt5_core.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="training config file (.json or .toml)")
     parser.add_argument("--resume", help="'latest' or a checkpoint folder (output_dir/checkpoints/step-N)")
     parser.add_argument("--output-dir", help="overrides the config's output_dir")
@@ -420,14 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.config:
         parser.error("--config is required")
+    cfg = TrainConfig.load(args.config)
+    if args.output_dir:
+        cfg.output_dir = args.output_dir
     try:
-        cfg = TrainConfig.load(args.config)
-        if args.output_dir:
-            cfg.output_dir = args.output_dir
         final = train(cfg, resume=args.resume)
-    except MiniGPT5Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except ShutdownStuck as exc:
         print(f"warning: {exc}", file=sys.stderr)
         final = Path(cfg.output_dir) / "final"
