@@ -10,7 +10,7 @@ from ._pack import images_to_pil, storybook
 from .pages import split_pages
 
 PREVIEW_PAGES = 4
-LAYOUTS = ("image-above-text", "full-bleed", "spread", "photo-story")  # storybook.layouts.LAYOUTS
+LAYOUTS = ("picture-book", "image-above-text", "full-bleed", "spread", "photo-story")  # storybook.layouts.LAYOUTS
 SIZES = ("a5", "a4", "letter", "8x8in", "8.5x8.5in")
 SAMPLERS = ("KSampler", "KSamplerAdvanced")
 
@@ -62,6 +62,33 @@ def provenance_from_graph(prompt: dict | None) -> tuple[object | None, int | Non
     return info, (int(seed) if isinstance(seed, (int, float)) else None), opening
 
 
+def model_fingerprint(prompt: dict | None) -> str | None:
+    """The hash of the MiniGPT-5 model folder the graph loaded (as `make --model` records it), so that
+    `python -m storybook redraw` can refuse another model; None unless exactly one model is loaded."""
+    if not isinstance(prompt, dict):
+        return None
+    names = {node.get("inputs", {}).get("model_name") for node in prompt.values()
+             if node.get("class_type") == "LoadMiniGPT5"}
+    if len(names) != 1 or not isinstance(next(iter(names)), str):
+        return None
+    from .loader import find_model
+
+    return storybook_module("filehash").folder_sha256(find_model(next(iter(names))))
+
+
+def page_features(interleaved, page_count: int) -> list | None:
+    """Page i's voken features: the i-th picture of the story's INTERLEAVED (MiniGPT-5 Story gives one per
+    page, in page order), as float32 arrays for features.safetensors; None without an INTERLEAVED."""
+    if interleaved is None:
+        return None
+    vokens = interleaved.vokens
+    if vokens.dim() != 3 or vokens.shape[0] < page_count:
+        raise storybook_module("errors").StorybookError(
+            f"the interleaved input has {vokens.shape[0] if vokens.dim() == 3 else 0} pictures for {page_count} "
+            "pages: connect MiniGPT-5 Story's INTERLEAVED output of the same story")
+    return [vokens[i].float().cpu().numpy() for i in range(page_count)]
+
+
 def storybook_module(name: str):
     import importlib
 
@@ -70,8 +97,12 @@ def storybook_module(name: str):
 
 
 def save_storybook(images, pages: str, title: str, filename_prefix: str = "storybook/story", size: str = "a5",
-                   layout: str = "image-above-text", author: str = "", prompt: dict | None = None) -> dict:
-    """Write the book; returns ComfyUI's output-node dict (page previews in the UI, the folder as result)."""
+                   layout: str = "picture-book", author: str = "", prompt: dict | None = None,
+                   interleaved=None) -> dict:
+    """Write the book; returns ComfyUI's output-node dict (page previews in the UI, the folder as result).
+
+    With `interleaved` (the story's INTERLEAVED), each page's voken features and the model's fingerprint are
+    kept in the book, so `python -m storybook redraw` can draw a page again from the command line."""
     sb_errors, book = storybook_module("errors"), storybook_module("book")
     options_mod = storybook_module("options")
     pictures = images_to_pil(images)
@@ -84,10 +115,15 @@ def save_storybook(images, pages: str, title: str, filename_prefix: str = "story
     if not title or not title.strip():
         raise sb_errors.StorybookError("the storybook needs a title")
     model, seed, opening = provenance_from_graph(prompt)
+    features = page_features(interleaved, len(pictures))
+    if features is not None and model is not None:
+        model.checkpoint_hash = model_fingerprint(prompt)
+        width, height = pictures[0].size
+        model.image_size = width if width == height else None
     provenance = [{"source": "ComfyUI", "batch_index": i} for i in range(len(pictures))]
     source = book.story_from_pages(texts, pictures, title=title.strip(), author=(author or "").strip(),
                                    seeds=[seed] * len(pictures), prompts=[opening] * len(pictures),
-                                   provenance=provenance, model=model)
+                                   provenance=provenance, model=model, features=features)
     folder, subfolder = _book_folder(filename_prefix)
     result = book.write_book(source, folder, options_mod.BookOptions(size=size, layout=layout))
     previews = [{"filename": page.image, "subfolder": subfolder, "type": "output"}
@@ -124,15 +160,19 @@ class SaveStorybook:
                                                "tooltip": "Where in the output folder; each run writes a new "
                                                           "folder <prefix>_00001, _00002, ..."}),
                 "size": (list(SIZES), {"default": "a5", "tooltip": "Printed page size."}),
-                "layout": (list(LAYOUTS), {"default": "image-above-text",
-                                           "tooltip": "Page layout: picture above text, full-bleed picture with a "
-                                                      "text band, two-page spread, or photo story."}),
+                "layout": (list(LAYOUTS), {"default": "picture-book",
+                                           "tooltip": "Page layout: picture book (picture to the page edges, text "
+                                                      "band or facing page), picture above text, full-bleed "
+                                                      "picture with a text band, two-page spread, or photo story."}),
             },
             "optional": {
                 "author": ("STRING", {"default": "", "tooltip": "Author line on the cover (optional)."}),
+                "interleaved": ("INTERLEAVED", {"tooltip": "MiniGPT-5 Story's INTERLEAVED output (optional): keeps "
+                                                           "each page's voken features in the book, so a page can "
+                                                           "be redrawn later with 'python -m storybook redraw'."}),
             },
             "hidden": {"prompt": "PROMPT"},
         }
 
-    def save(self, images, pages, title, filename_prefix, size, layout, author="", prompt=None):
-        return save_storybook(images, pages, title, filename_prefix, size, layout, author, prompt)
+    def save(self, images, pages, title, filename_prefix, size, layout, author="", interleaved=None, prompt=None):
+        return save_storybook(images, pages, title, filename_prefix, size, layout, author, prompt, interleaved)

@@ -1,7 +1,9 @@
-"""Making a book: a story and its pictures in, a folder with story.json, pictures, index.html and PDF out.
+"""Making a book: a story and its pictures in, a folder with story.json, pictures, index.html and PDF out
+(and, when asked, an EPUB and a CBZ beside them).
 
 Every input (a manifest folder, VIST files, a model, a ComfyUI graph) becomes a `StoryInput`: the
-manifest as it will be written plus where each picture comes from (a file, or an image in memory).
+manifest as it will be written plus where each picture comes from (a file, or an image in memory), and
+the pages' voken features when a model drew them (so that `redraw` can draw a page again).
 `write_book` then does the same steps for all of them, in a temporary folder that only becomes OUT when
 the book is complete.
 """
@@ -15,13 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from storybook.errors import StorybookError
+from storybook.features import feature_key, load_features, save_features
+from storybook.fonts import copy_fonts
 from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_image_path, load_story, \
     resolve_image, save_story, story_json
 from storybook.options import BookOptions
+from storybook.exports import write_exports
+from storybook.pictures import look_at_all
 from storybook.outdir import building
 from storybook.preflight import Finding, PreflightReport, check_rendered, check_sources
 from storybook.render_html import HTML_NAME, write_html
@@ -36,6 +43,7 @@ class StoryInput:
 
     story: Story
     images: dict[str, ImageSource] = field(default_factory=dict)
+    features: dict[str, np.ndarray] = field(default_factory=dict)  # by `page.features` name
 
 
 @dataclass
@@ -49,35 +57,44 @@ class BookResult:
     pdf: Path | None
     report: PreflightReport
     pdf_skipped: str | None = None
+    exports: dict[str, Path] = field(default_factory=dict)  # e.g. {"epub": OUT/storybook.epub}
 
 
 def from_manifest(folder: str | os.PathLike) -> StoryInput:
     """A story folder (story.json + pictures) as input, e.g. one written by the ComfyUI node."""
     folder = Path(folder)
     story = load_story(folder)
-    return StoryInput(story, {page.image: resolve_image(folder, page.image) for page in story.pages})
+    return StoryInput(story, {page.image: resolve_image(folder, page.image) for page in story.pages},
+                      load_features(folder, story))
 
 
 def story_from_pages(texts: Sequence[str], images: Sequence[ImageSource], *, title: str, author: str = "",
                      language: str = "en", seeds: Sequence[int | None] | None = None,
                      prompts: Sequence[str | None] | None = None,
                      provenance: Sequence[dict[str, Any]] | None = None,
-                     model: ModelInfo | None = None) -> StoryInput:
-    """A story from parallel lists (one entry per page): texts, pictures, and optionally seeds, prompts
-    and provenance. Pictures in memory are saved as `page-001.png`, ...; files keep their format."""
+                     model: ModelInfo | None = None,
+                     features: Sequence[np.ndarray | None] | None = None) -> StoryInput:
+    """A story from parallel lists (one entry per page): texts, pictures, and optionally seeds, prompts,
+    provenance and voken features (num_vokens x hidden each). Pictures in memory are saved as `page-001.png`,
+    ...; files keep their format."""
     count = len(texts)
-    for name, values in (("images", images), ("seeds", seeds), ("prompts", prompts), ("provenance", provenance)):
+    for name, values in (("images", images), ("seeds", seeds), ("prompts", prompts), ("provenance", provenance),
+                         ("features", features)):
         if values is not None and len(values) != count:
             raise StorybookError(f"{count} page texts but {len(values)} {name}: give one per page")
-    pages, sources = [], {}
+    pages, sources, stored = [], {}, {}
     for i, (text, image) in enumerate(zip(texts, images)):
         suffix = ".png" if isinstance(image, Image.Image) else Path(image).suffix.lower()
         name = check_image_path(f"page-{i + 1:03d}{suffix}", f"page {i + 1}: picture {image}")
+        key = feature_key(i + 1) if features is not None and features[i] is not None else None
+        if key:
+            stored[key] = np.asarray(features[i], dtype=np.float32)
         pages.append(Page(text=text, image=name, seed=seeds[i] if seeds else None,
                           prompt=prompts[i] if prompts else None,
-                          provenance=dict(provenance[i]) if provenance else {}))
+                          provenance=dict(provenance[i]) if provenance else {}, features=key))
         sources[name] = image if isinstance(image, Image.Image) else Path(image)
-    return StoryInput(Story(title=title, pages=pages, author=author, language=language, model=model), sources)
+    return StoryInput(Story(title=title, pages=pages, author=author, language=language, model=model), sources,
+                      stored)
 
 
 def _copy_picture(source: ImageSource, target: Path) -> None:
@@ -94,7 +111,8 @@ def _copy_picture(source: ImageSource, target: Path) -> None:
 
 def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions = BookOptions(), *,
                progress: bool = False) -> BookResult:
-    """Write the book into folder `out`: story.json, the pictures, index.html and storybook.pdf.
+    """Write the book into folder `out`: story.json, the pictures (and features.safetensors when the pages
+    have voken features), the fonts, index.html, storybook.pdf and the other `options.formats`.
 
     Raises StorybookError, with `out` unchanged, if an option is bad, a picture is missing or
     unreadable, or `out` is a folder of other files. Quality risks (low resolution, text that does not
@@ -102,20 +120,26 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
     """
     options.validate()
     story = source.story
+    story.book = options.to_dict()
     story_json(story)
     pixels, problems = check_sources(story, source.images)
     if problems:
         raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in problems))
     out = Path(out)
     names = list(dict.fromkeys(page.image for page in story.pages))
+    looks = look_at_all({name: source.images[name] for name in names})
+    texts = [page.text for page in story.pages]
+    features = {page.features: source.features[page.features] for page in story.pages if page.features}
     bar = tqdm(total=len(names) + 3, desc="storybook", unit="step", disable=None if progress else True)
     with bar, building(out) as tmp:
         for name in names:
             bar.set_postfix_str(name)
             _copy_picture(source.images[name], tmp / name)
             bar.update()
+        save_features(features, tmp)
+        copy_fonts(tmp)
         save_story(story, tmp)
-        write_html(story, tmp, options)
+        write_html(story, tmp, options, looks)
         bar.set_postfix_str(HTML_NAME)
         bar.update()
         try:
@@ -127,11 +151,13 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
             skipped = None
             bar.set_postfix_str("layout")
             bar.update()
-            report = check_rendered(document, story, options.sheets(len(story.pages)), pixels)
+            report = check_rendered(document, story, options.sheets(len(story.pages), texts), pixels)
             if report.errors:
                 raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in report.errors))
             write_pdf(document, tmp / PDF_NAME)
             bar.set_postfix_str(PDF_NAME)
             bar.update()
+        written = write_exports(story, tmp, options, looks, None if skipped else tmp / PDF_NAME, report)
     return BookResult(folder=out, manifest=out / MANIFEST_NAME, html=out / HTML_NAME,
-                      pdf=None if skipped else out / PDF_NAME, report=report, pdf_skipped=skipped)
+                      pdf=None if skipped else out / PDF_NAME, report=report, pdf_skipped=skipped,
+                      exports={kind: out / path.name for kind, path in written.items()})

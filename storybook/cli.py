@@ -1,4 +1,5 @@
-"""`python -m storybook make`: a printable storybook from a manifest, a VIST story or a model.
+"""`python -m storybook make`: a printable storybook from a manifest, a VIST story or a model;
+`python -m storybook redraw BOOK --page K`: one page's picture drawn again (storybook.redraw).
 
 Exit codes (`minigpt5_core.cli`): 0 the book was written; 2 bad input (one line on stderr saying what to fix);
 1 internal error (one line; `--debug` shows the traceback); 130 interrupted (OUT unchanged). On success the
@@ -22,7 +23,8 @@ from storybook.errors import StorybookError
 from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
 from storybook.layouts import LAYOUT_HELP, LAYOUTS
 from storybook.manifest import check_text
-from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, BookOptions
+from storybook.layouts import PADDING, PADDING_HELP
+from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
 from storybook.outdir import check_out_folder
 from storybook.pagesize import SIZE_HELP
 from storybook.vist import from_vist
@@ -99,7 +101,40 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--author", help="author to print (default: the story's)")
     book.add_argument("--json", action="store_true",
                       help="print the preflight report and output paths as one JSON object")
+    book.add_argument("--formats", default="pdf", metavar="LIST",
+                      help=f"comma-separated files to write besides index.html: {FORMATS_HELP} (default: pdf; "
+                           "the PDF is always written)")
+    book.add_argument("--booklet-pad", default="none", choices=PADDING, metavar="HOW", help=f"{PADDING_HELP} "
+                      "(default: none)")
+    _add_redraw(commands)
     return parser
+
+
+def _add_redraw(commands) -> None:
+    redraw = commands.add_parser(
+        "redraw", help="draw some pages' pictures again (new seed), keeping the rest of the book",
+        description="Redraw the pictures of some pages of a book made with a model (make --model, or ComfyUI's "
+                    "SaveStorybook given the story's interleaved output), from the voken features the book keeps: "
+                    "no LLM run. The other pages stay byte-identical; the new seeds are recorded in story.json; "
+                    "index.html, the PDF and the book's other formats are rewritten, and BOOK is replaced only "
+                    "when the new book is complete.",
+        epilog="example:\n  python -m storybook redraw storybook-out --page 3 --seed 42\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    redraw.add_argument("book", metavar="BOOK", help="the book folder (story.json, features.safetensors, ...)")
+    redraw.add_argument("--page", type=int, action="append", default=[], required=True, metavar="K",
+                        help="page to redraw (1 = the first story page); repeat for several pages")
+    redraw.add_argument("--seed", type=int, metavar="S",
+                        help="new seed of the first page redrawn (the next gets S+1, ...; default: a random seed, "
+                             "recorded in story.json)")
+    redraw.add_argument("--steps", type=int, metavar="N", help="diffusion steps (default: as the book was drawn)")
+    redraw.add_argument("--guidance", type=float, metavar="G",
+                        help="classifier-free guidance scale (default: as the book was drawn)")
+    redraw.add_argument("--model", metavar="MODEL_DIR",
+                        help="the model folder the book was drawn with (default: the bundled model); another "
+                             "model is refused")
+    redraw.add_argument("--sd", metavar="PATH", help="Stable Diffusion 2.1-base to draw with, as for make --sd")
+    redraw.add_argument("--json", action="store_true",
+                        help="print the preflight report and output paths as one JSON object")
 
 
 def _check_combination(args: argparse.Namespace) -> None:
@@ -151,11 +186,14 @@ def _source(args: argparse.Namespace) -> StoryInput:
 def _print_result(result: BookResult, as_json: bool) -> None:
     if as_json:
         summary = {**result.report.to_dict(), "folder": str(result.folder), "manifest": str(result.manifest),
-                   "html": str(result.html), "pdf": None if result.pdf is None else str(result.pdf)}
+                   "html": str(result.html), "exports": {kind: str(path) for kind, path in result.exports.items()},
+                   "pdf": None if result.pdf is None else str(result.pdf)}
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print(result.report.format())
         print(f"HTML preview: {result.html}")
+        for kind, path in result.exports.items():
+            print(f"{kind.upper()}: {path}")
         print(f"PDF: {result.pdf}" if result.pdf else "PDF: skipped (see the warning above)")
     if result.pdf_skipped:
         print(f"storybook: warning: no PDF written: {result.pdf_skipped}", file=sys.stderr)
@@ -165,7 +203,8 @@ def make(args: argparse.Namespace) -> None:
     """Run `make`: check the options first (generation is slow), then read or generate, then write."""
     _check_combination(args)
     options = BookOptions(size=args.size, layout=args.layout, bleed=args.bleed, crop_marks=args.crop_marks,
-                          cover=not args.no_cover, page_numbers=not args.no_page_numbers)
+                          cover=not args.no_cover, page_numbers=not args.no_page_numbers,
+                          padding=args.booklet_pad, formats=parse_formats(args.formats))
     options.validate()
     for flag in ("title", "author", "prompt"):
         if getattr(args, flag) is not None:
@@ -181,7 +220,21 @@ def make(args: argparse.Namespace) -> None:
     _print_result(write_book(source, args.out, options, progress=True), args.json)
 
 
+def redraw(args: argparse.Namespace) -> None:
+    """Run `redraw`: the pages' pictures again from their voken features, then the whole book rewritten."""
+    from storybook.redraw import redraw_book
+
+    result = redraw_book(args.book, args.page, seed=args.seed, steps=args.steps, guidance=args.guidance,
+                         model_dir=args.model, sd=args.sd, progress=True)
+    _print_result(result, args.json)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the command the arguments name."""
+    (redraw if args.command == "redraw" else make)(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (module docstring)."""
-    return run_cli("storybook", lambda args: make(build_parser().parse_args(args)), argv,
+    return run_cli("storybook", lambda args: run(build_parser().parse_args(args)), argv,
                    user_errors=(StorybookError, MiniGPT5Error))

@@ -1,12 +1,14 @@
 """Writing a new story with a MiniGPT-5 model: text and one picture per page.
 
 The story itself comes from the core's story service (`MiniGPT5.story`: N pages, one picture each); this module
-turns it into a `StoryInput`. The model library is imported inside the function, so rendering and importing
+turns it into a `StoryInput`, keeping each page's voken features and the sampler settings actually used, so that
+`storybook.redraw` can draw any page again exactly as it was drawn here. The model library is imported inside the function, so rendering and importing
 stories need neither torch nor a model (`minigpt5_core.layout` is torch-free).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -42,6 +44,40 @@ def checkpoint_hash(model_dir: Path) -> str:
     return folder_sha256(model_dir)
 
 
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How a picture is drawn from its voken features; with the seed and the model this fixes the picture."""
+
+    steps: int
+    guidance: float
+    image_size: int
+
+
+def load_model(model_dir: Path, sd: str | Path | None = None):
+    """The model `make` and `redraw` draw with (the same call, so a redraw repeats the original picture)."""
+    try:
+        from minigpt5_core import MiniGPT5
+    except ImportError as e:
+        raise StorybookError(f"drawing pictures needs the minigpt5_core library, which failed to import: {e}") from e
+
+    return MiniGPT5.from_pretrained(model_dir, image_generator=sd) if sd is not None else \
+        MiniGPT5.from_pretrained(model_dir)
+
+
+def sampler_settings(model, steps: int | None, guidance: float | None, image_size: int | None) -> SamplerSettings:
+    """The settings given, the model's defaults for the others: the values that are recorded in the manifest."""
+    diffusion = model.config.diffusion
+    return SamplerSettings(steps=steps or diffusion.num_inference_steps,
+                           guidance=float(diffusion.guidance_scale if guidance is None else guidance),
+                           image_size=image_size or diffusion.resolution)
+
+
+def draw(model, vokens, seed: int, settings: SamplerSettings):
+    """One page's picture from its voken features (1, num_vokens, hidden): `MiniGPT5.render_images`."""
+    return model.render_images(vokens, seed=seed, steps=settings.steps, guidance=settings.guidance,
+                               height=settings.image_size, width=settings.image_size)[0]
+
+
 def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int, title: str | None = None,
                    author: str = "MiniGPT-5", steps: int | None = None, guidance: float | None = None,
                    image_size: int | None = None, progress: bool = False,
@@ -69,25 +105,21 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
         raise StorybookError(f"--sd {sd} does not exist; give a Stable Diffusion 2.1-base folder (diffusers layout) "
                              "or checkpoint file (v2-1_512-ema-pruned.safetensors)")
     try:
-        from minigpt5_core import MiniGPT5
-    except ImportError as e:
-        raise StorybookError(f"generating a story needs the minigpt5_core library, which failed to import: {e}") from e
-    options = {"steps": steps, "guidance": guidance, "height": image_size, "width": image_size}
-    options = {key: value for key, value in options.items() if value is not None}
-    try:
-        model = MiniGPT5.from_pretrained(model_dir, image_generator=sd) if sd is not None else \
-            MiniGPT5.from_pretrained(model_dir)
+        model = load_model(model_dir, sd)
         with tqdm(desc="writing", unit="token", disable=None if progress else True) as bar:
             story = model.story(prompt, pages=pages, seed=seed, on_token=lambda *_: bar.update())
-        pictures = [model.render_images(story.vokens[i:i + 1], seed=seed + i, **options)[0]
+        settings = sampler_settings(model, steps, guidance, image_size)
+        pictures = [draw(model, story.vokens[i:i + 1], seed + i, settings)
                     for i in tqdm(range(len(story)), desc="drawing", unit="page", disable=None if progress else True)]
         texts = [text.strip() for text in story.texts]
+        features = [story.vokens[i].float().cpu().numpy() for i in range(len(story))]
     except MiniGPT5Error as e:
         raise StorybookError(str(e)) from e
-    info = ModelInfo(name=model_dir.name, checkpoint_hash=checkpoint_hash(model_dir), steps=steps, guidance=guidance)
+    info = ModelInfo(name=model_dir.name, checkpoint_hash=checkpoint_hash(model_dir), steps=settings.steps,
+                     guidance=settings.guidance, image_size=settings.image_size)
     return story_from_pages(texts, pictures, title=title or prompt.strip()[:80] or "A story", author=author,
                             seeds=[seed + i for i in range(len(texts))], prompts=[prompt] * len(texts),
                             provenance=[{"source": "minigpt5", "story_seed": seed, "page": i + 1,
                                          **({"stable_diffusion": Path(sd).name} if sd is not None else {})}
                                         for i in range(len(texts))],
-                            model=info)
+                            model=info, features=features)

@@ -7,18 +7,27 @@ preflight messages all agree with what the reader sees.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storybook.errors import StorybookError
 
-LAYOUTS = ("image-above-text", "full-bleed", "spread", "photo-story")
+LAYOUTS = ("picture-book", "image-above-text", "full-bleed", "spread", "photo-story")
 LAYOUT_HELP = (
+    "picture-book: the picture fills the page to its edges with the text in a band below it, or, when a page's "
+    "text is too long for a band, the picture fills a left page facing its text; "
     "image-above-text: picture above its text, one page each; "
     "full-bleed: picture to the page edges with a text band; "
     "spread: picture on the left page, text on the facing right page; "
     "photo-story: photo album, three photos with captions per page (for VIST stories)"
 )
 PHOTO_ROWS_PER_SHEET = 3
+# The longest page text (characters) that a picture-book text band holds: about four lines of the story
+# size, which scales with the page, so the number holds for every page size.
+BAND_MAX_CHARS = 180
+PADDING = ("none", "blank", "end")
+PADDING_HELP = ("pad the page count to a multiple of 4 for a stapled booklet: blank (empty pages at the end) or "
+                "end (a 'The End' page, then empty pages)")
 
 
 @dataclass(frozen=True)
@@ -38,13 +47,43 @@ def check_layout(layout: str) -> str:
     return layout
 
 
-def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_numbers: bool = True) -> list[Sheet]:
-    """The sheets of a book of `page_count` story pages.
+def check_padding(padding: str) -> str:
+    """Return `padding` if known, else raise listing the choices."""
+    if padding not in PADDING:
+        raise StorybookError(f"unknown booklet padding {padding!r}: use one of {', '.join(PADDING)}")
+    return padding
+
+
+def picture_book_form(texts: Sequence[str]) -> str:
+    """How a picture book shows its pages: "picture-band" (text band under each picture) when every page's
+    text fits a band, else "spread" (each picture faces its text), so one long page does not make the book
+    mix both forms."""
+    return "spread" if any(len(text.strip()) > BAND_MAX_CHARS for text in texts) else "picture-band"
+
+
+def _pad(kinds: list[tuple[str, tuple[int, ...]]], padding: str) -> None:
+    """Append pages until the count is a multiple of 4 (a booklet is folded from sheets of 4 pages)."""
+    missing = -len(kinds) % 4
+    if padding == "none" or not missing:
+        return
+    if padding == "end":
+        kinds.append(("end", ()))
+        missing -= 1
+    kinds += [("blank", ())] * missing
+
+
+def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_numbers: bool = True,
+                texts: Sequence[str] = (), padding: str = "none") -> list[Sheet]:
+    """The sheets of a book of `page_count` story pages (`texts`: the page texts, which the picture-book
+    layout needs to choose its form).
 
     In the spread layout the picture must be on a left-hand (even) page so that it faces its text;
     the cover is page 1, and without a cover a blank page takes its place.
     """
     check_layout(layout)
+    check_padding(padding)
+    if layout == "picture-book":
+        layout = picture_book_form(texts)
     kinds: list[tuple[str, tuple[int, ...]]] = []
     if cover:
         kinds.append(("cover", (0,)))
@@ -58,7 +97,8 @@ def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_number
             kinds.append(("photo-story", tuple(range(start, min(start + PHOTO_ROWS_PER_SHEET, page_count)))))
     else:
         kinds += [(layout, (i,)) for i in range(page_count)]
+    _pad(kinds, padding)
     return [
-        Sheet(kind, pages, number, page_numbers and kind not in ("cover", "blank"))
+        Sheet(kind, pages, number, page_numbers and kind not in ("cover", "blank", "end"))
         for number, (kind, pages) in enumerate(kinds, start=1)
     ]

@@ -40,6 +40,7 @@ class ModelInfo:
     sampler: str | None = None
     steps: int | None = None
     guidance: float | None = None
+    image_size: int | None = None  # picture width and height in pixels
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Page:
     seed: int | None = None
     prompt: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    features: str | None = None  # name of this page's voken features in features.safetensors (for redraw)
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Story:
     language: str = "en"
     created: str = field(default_factory=now_iso)
     model: ModelInfo | None = None
+    book: dict[str, Any] | None = None  # the BookOptions the book was last printed with (for redraw)
 
 
 def check_image_path(path: Any, where: str) -> str:
@@ -103,7 +106,7 @@ def story_to_dict(story: Story) -> dict[str, Any]:
     if story.model is not None:
         m = story.model
         model = {"name": m.name, "checkpoint_hash": m.checkpoint_hash, "sampler": m.sampler,
-                 "steps": m.steps, "guidance": m.guidance}
+                 "steps": m.steps, "guidance": m.guidance, "image_size": m.image_size}
     return {
         "schema": SCHEMA_VERSION,
         "title": story.title,
@@ -111,10 +114,12 @@ def story_to_dict(story: Story) -> dict[str, Any]:
         "language": story.language,
         "created": story.created,
         "pages": [
-            {"text": p.text, "image": p.image, "seed": p.seed, "prompt": p.prompt, "provenance": p.provenance}
+            {"text": p.text, "image": p.image, "seed": p.seed, "prompt": p.prompt, "provenance": p.provenance,
+             **({"features": p.features} if p.features else {})}
             for p in story.pages
         ],
         "model": model,
+        **({"book": story.book} if story.book is not None else {}),
     }
 
 
@@ -171,13 +176,14 @@ def _check_keys(data: dict, known: tuple[str, ...], required: tuple[str, ...], w
 
 def _page_from_dict(data: Any, where: str) -> Page:
     _expect(data, dict, where, "an object with text and image")
-    _check_keys(data, ("text", "image", "seed", "prompt", "provenance"), ("text", "image"), where)
+    _check_keys(data, ("text", "image", "seed", "prompt", "provenance", "features"), ("text", "image"), where)
     return Page(
         text=_text(data["text"], f"{where}: field 'text'"),
         image=check_image_path(data["image"], f"{where}: field 'image'"),
         seed=_expect(data.get("seed"), int, f"{where}: field 'seed'", "an integer or null", optional=True),
         prompt=_text(data.get("prompt"), f"{where}: field 'prompt'", "a string or null", optional=True),
         provenance=_provenance(data.get("provenance", {}), f"{where}: field 'provenance'"),
+        features=_text(data.get("features"), f"{where}: field 'features'", "a string or null", optional=True),
     )
 
 
@@ -185,7 +191,7 @@ def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
     if data is None:
         return None
     _expect(data, dict, where, "an object or null")
-    _check_keys(data, ("name", "checkpoint_hash", "sampler", "steps", "guidance"), ("name",), where)
+    _check_keys(data, ("name", "checkpoint_hash", "sampler", "steps", "guidance", "image_size"), ("name",), where)
     return ModelInfo(
         name=_text(data["name"], f"{where}: field 'name'"),
         checkpoint_hash=_expect(data.get("checkpoint_hash"), str, f"{where}: field 'checkpoint_hash'",
@@ -194,6 +200,8 @@ def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
         steps=_expect(data.get("steps"), int, f"{where}: field 'steps'", "an integer or null", optional=True),
         guidance=_expect(data.get("guidance"), (int, float), f"{where}: field 'guidance'", "a number or null",
                          optional=True),
+        image_size=_expect(data.get("image_size"), int, f"{where}: field 'image_size'", "an integer or null",
+                           optional=True),
     )
 
 
@@ -206,7 +214,7 @@ def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
             raise StorybookError(f"{where}: written for schema {schema}, but this storybook reads schema "
                                  f"{SCHEMA_VERSION}; upgrade minigpt5-storybook")
         raise StorybookError(f"{where}: field 'schema' must be {SCHEMA_VERSION}, got {json.dumps(schema)}")
-    _check_keys(data, ("schema", "title", "author", "language", "created", "pages", "model"),
+    _check_keys(data, ("schema", "title", "author", "language", "created", "pages", "model", "book"),
                 ("title", "pages"), where)
     title = _text(data["title"], f"{where}: field 'title'")
     if not title.strip():
@@ -230,6 +238,7 @@ def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
         created=created,
         pages=[_page_from_dict(p, f"{where}: page {i}") for i, p in enumerate(pages, start=1)],
         model=_model_from_dict(data.get("model"), f"{where}: field 'model'"),
+        book=_expect(data.get("book"), dict, f"{where}: field 'book'", "an object or null", optional=True),
     )
 
 

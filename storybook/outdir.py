@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from minigpt5_core.io.folder import check_replaceable, staged_folder
 
+from storybook.bookfiles import extra_book_files
 from storybook.errors import StorybookError
 from storybook.manifest import MANIFEST_NAME, load_story
 from storybook.render_html import HTML_NAME
@@ -32,7 +33,7 @@ def _book_files(folder: Path) -> set[str] | None:
         story = load_story(folder)
     except StorybookError:
         return None
-    own = {MANIFEST_NAME, HTML_NAME, PDF_NAME}
+    own = {MANIFEST_NAME, HTML_NAME, PDF_NAME, *extra_book_files()}
     for page in story.pages:
         own.add(page.image)
         own.update(str(parent) for parent in PurePosixPath(page.image).parents if str(parent) != ".")

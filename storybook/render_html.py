@@ -14,10 +14,12 @@ from pathlib import Path
 
 import jinja2
 
+from storybook.fonts import FACES, FONT_FOLDER, font_families
 from storybook.layouts import PHOTO_ROWS_PER_SHEET
 from storybook.manifest import Story
 from storybook.options import BookOptions
 from storybook.pagesize import PageGeometry
+from storybook.pictures import WHITE, PictureLook, crisp
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTML_NAME = "index.html"
@@ -39,7 +41,7 @@ def printable(text: str) -> str:
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     # Autoescaping is forced on for every template (not only *.html): story text comes from a model.
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -66,20 +68,55 @@ def frame_sizes(g: PageGeometry) -> dict[str, float]:
         "spread_text_top": m + 0.2 * safe_h, "spread_text_height": 0.8 * safe_h,
         "photo_row": (safe_h - (PHOTO_ROWS_PER_SHEET - 1) * photo_gap) / PHOTO_ROWS_PER_SHEET,
         "photo_gap": photo_gap, "photo_column": 0.48 * (g.width_mm - 2 * m),
+        **_band_sizes(g),
     }
     return {key: round(value, 3) for key, value in sizes.items()}
 
 
-def book_html(story: Story, options: BookOptions) -> str:
-    """The complete HTML of the book, with image paths relative to the story folder."""
+def _band_sizes(g: PageGeometry) -> dict[str, float]:
+    """The picture-book page: a square picture spans the page width edge to edge (A5: 148 mm of 210), kept
+    between 60% and 75% of the height so that the text band below it holds four lines on any page shape."""
+    m = g.margin_mm
+    picture = min(max(g.width_mm, 0.6 * g.height_mm), 0.75 * g.height_mm)
+    gap = 0.03 * g.height_mm
+    return {"band_picture_height": picture, "band_text_top": picture + gap,
+            "band_text_height": g.height_mm - picture - gap - 0.9 * m}
+
+
+def printed_width_mm(layout: str, g: PageGeometry) -> float:
+    """About how wide a picture prints in `layout` (the cover's picture is as wide or wider)."""
+    if layout == "photo-story":
+        return frame_sizes(g)["photo_column"]
+    if layout == "image-above-text":
+        return g.width_mm - 2 * g.margin_mm
+    return g.width_mm
+
+
+def picture_styles(story: Story, options: BookOptions, looks: dict[str, PictureLook]) -> dict[str, dict[str, str]]:
+    """Per image path: its scaling class ("crisp" or "smooth") and the colour around it."""
+    width = printed_width_mm(options.layout, options.geometry())
+    styles = {}
+    for page in story.pages:
+        look = looks.get(page.image)
+        styles[page.image] = {"scaling": "crisp" if look and crisp(look.pixels, width) else "smooth",
+                              "edge": look.edge_colour if look else WHITE}
+    return styles
+
+
+def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] | None = None) -> str:
+    """The complete HTML of the book, with image and font paths relative to the story folder."""
     geometry = options.geometry()
-    template = _environment().get_template("book.html.j2")
-    return template.render(story=story, sheets=options.sheets(len(story.pages)), g=geometry,
-                           f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator())
+    template = template_environment().get_template("book.html.j2")
+    texts = [page.text for page in story.pages]
+    return template.render(story=story, sheets=options.sheets(len(story.pages), texts), g=geometry,
+                           f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator(),
+                           layout=options.layout, pictures=picture_styles(story, options, looks or {}),
+                           fonts=FACES, font_folder=FONT_FOLDER, font_families=font_families())
 
 
-def write_html(story: Story, folder: Path, options: BookOptions) -> Path:
-    """Write `folder/index.html`; with the images beside it the folder is a self-contained preview."""
+def write_html(story: Story, folder: Path, options: BookOptions,
+               looks: dict[str, PictureLook] | None = None) -> Path:
+    """Write `folder/index.html`; with the images and fonts beside it the folder is a self-contained preview."""
     path = Path(folder) / HTML_NAME
-    path.write_text(book_html(story, options), encoding="utf-8")
+    path.write_text(book_html(story, options, looks), encoding="utf-8")
     return path

@@ -33,6 +33,10 @@ def run(capsys, *args):
     return code, out, err
 
 
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 def leftovers(parent: Path):
     return [p.name for p in parent.iterdir() if ".storybook-tmp-" in p.name]
 
@@ -41,7 +45,7 @@ def test_manifest_to_book_writes_everything_and_names_the_pdf_last(tmp_path, cap
     code, out, err = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book")
     assert code == 0, err
     assert {p.name for p in (tmp_path / "book").iterdir()} == {"story.json", "p1.png", "p2.png", "index.html",
-                                                              "storybook.pdf"}
+                                                              "storybook.pdf", "fonts"}
     assert out.splitlines()[-1] == f"PDF: {tmp_path / 'book' / 'storybook.pdf'}"
     assert out.startswith("preflight: ")
 
@@ -115,10 +119,10 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, da
 def test_failed_run_leaves_the_previous_book_untouched(tmp_path, capsys):
     folder = story_folder(tmp_path / "story")
     assert run(capsys, "--manifest", folder, "--out", tmp_path / "book")[0] == 0
-    before = {p.name: p.read_bytes() for p in (tmp_path / "book").iterdir()}
+    before = files(tmp_path / "book")
     remove_picture(folder)
     assert run(capsys, "--manifest", folder, "--out", tmp_path / "book")[0] == 2
-    assert {p.name: p.read_bytes() for p in (tmp_path / "book").iterdir()} == before
+    assert files(tmp_path / "book") == before
     assert leftovers(tmp_path) == []
 
 

@@ -44,7 +44,7 @@ def test_saved_manifest_has_schema_1_and_the_documented_fields(tmp_path):
     assert data["schema"] == 1
     assert set(data) == {"schema", "title", "author", "language", "created", "pages", "model"}
     assert set(data["pages"][0]) == {"text", "image", "seed", "prompt", "provenance"}
-    assert set(data["model"]) == {"name", "checkpoint_hash", "sampler", "steps", "guidance"}
+    assert set(data["model"]) == {"name", "checkpoint_hash", "sampler", "steps", "guidance", "image_size"}
 
 
 def test_error_names_the_page_and_the_field(tmp_path):

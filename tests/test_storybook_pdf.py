@@ -82,7 +82,7 @@ def test_without_bleed_the_page_is_exactly_a5(plain_book):
     assert (float(media.width), float(media.height)) == pytest.approx((points(148), points(210)), abs=0.01)
 
 
-def test_every_font_is_embedded_and_dejavu_is_used(reader):
+def test_every_font_is_embedded_and_the_bundled_andika_is_used(reader):
     names = []
     for page in reader.pages:
         for font in page["/Resources"]["/Font"].values():
@@ -91,7 +91,7 @@ def test_every_font_is_embedded_and_dejavu_is_used(reader):
                 "/FontDescriptor"].get_object()
             assert {"/FontFile", "/FontFile2", "/FontFile3"} & set(descriptor), f"{font['/BaseFont']} not embedded"
             names.append(str(font["/BaseFont"]))
-    assert any("DejaVu" in name for name in names)
+    assert any("Andika" in name for name in names)
 
 
 def embedded_images(reader):

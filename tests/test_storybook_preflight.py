@@ -19,6 +19,7 @@ LONG_TEXT = " ".join(["The little boat sailed on and on across the wide grey sea
 
 def book(tmp_path, texts, sizes, **options):
     pictures = [Image.new("RGB", size, (90, 120, 200)) for size in sizes]
+    options = {"layout": "image-above-text", **options}  # one story page per printed page, whatever the text
     return write_book(story_from_pages(texts, pictures, title="Preflight"), tmp_path / "book", BookOptions(**options))
 
 
