@@ -149,3 +149,13 @@ def test_the_next_make_removes_temporary_folders_a_killed_make_left(tmp_path, ca
     code, err = make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", tmp_path / "book")
     assert code == 0, err
     assert not dead.exists() and alive.exists()
+
+
+def test_evaluate_refuses_an_out_folder_of_other_files_before_evaluating(tmp_path, capsys):
+    from minigpt5_core.evaluate.protocols import main as evaluate_main
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "paper.tex").write_text("mine")
+    code = evaluate_main(["--model", "tiny", "--path", str(tmp_path / "missing.json"), "--out", str(tmp_path / "results")])
+    assert code == 2 and "is not the --out of an earlier evaluation" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "results") == ["paper.tex"]

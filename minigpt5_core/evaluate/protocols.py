@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from ..cli import ArgumentParser, run_cli
+from ..io.folder import MODEL_STAGING_MARK, check_replaceable, staged_folder
 from ..data import DialogRecord, ReadReport, StoryRecord, read_records
 from ..errors import MiniGPT5Error
 from .metrics import (
@@ -277,6 +278,21 @@ def score_responses(responses: list[Response], result: EvalResult, *, clip=None,
         result.not_computed["mm_relevance"] = "no --clip model folder"
 
 
+METRICS_FILE = "metrics.json"
+_OUT_HOW = "choose another --out, or move its files away yourself"
+
+
+def _results_folder_problem(folder: Path) -> str | None:
+    """An earlier evaluation's --out (metrics.json and images/ of PNGs) may be replaced; nothing else."""
+    images = folder / "images"
+    only_pictures = not images.exists() or (
+        images.is_dir() and all(p.is_file() and p.suffix == ".png" for p in images.iterdir()))
+    names = {p.name for p in folder.iterdir()}
+    if (folder / METRICS_FILE).is_file() and names <= {METRICS_FILE, "images"} and only_pictures:
+        return None
+    return f"{folder} is not the --out of an earlier evaluation (metrics.json and images/)"
+
+
 def evaluate(args: argparse.Namespace) -> EvalResult:
     from ..config import MiniGPT5Config
     from ..modeling.model import MiniGPT5
@@ -320,12 +336,13 @@ def evaluate(args: argparse.Namespace) -> EvalResult:
         score(outcomes, result, clip=clip, inception=inception, sbert=sbert)
         named = [(f"{o.case.story_id}-{o.case.step}", o.image) for o in outcomes]
     if args.out:
-        out = Path(args.out)
-        (out / "images").mkdir(parents=True, exist_ok=True)
-        for name, image in named:
-            image.save(out / "images" / f"{name}.png")
-        (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2))
+        with staged_folder(args.out, _results_folder_problem, mark=MODEL_STAGING_MARK, how_to_proceed=_OUT_HOW) as out:
+            (out / "images").mkdir()
+            for name, image in named:
+                image.save(out / "images" / f"{name}.png")
+            (out / METRICS_FILE).write_text(json.dumps(result.to_dict(), indent=2))
     return result
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,9 +370,12 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--max-new-tokens", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", help="folder for metrics.json and the generated pictures")
+    parser.add_argument("--out", help="folder for metrics.json and the generated pictures (images/); an existing one "
+                        "is replaced only if it is empty or an earlier evaluation's --out")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.out:
+        check_replaceable(args.out, _results_folder_problem, _OUT_HOW)  # before the evaluation, not after it
     result = evaluate(args)
     print(result.table())
     print(json.dumps(result.to_dict()))
