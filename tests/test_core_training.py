@@ -176,6 +176,7 @@ def test_target_without_matching_output_images_is_an_error(tiny_model):
         compute_losses(tiny_model, [bad], stage=1)
 
 
+@pytest.mark.slow
 def test_overfitting_one_batch_drives_every_loss_down(fresh_tiny_model):
     model = fresh_tiny_model
     model.config.training.cfg_dropout = 0.0

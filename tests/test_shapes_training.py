@@ -17,12 +17,14 @@ def trained(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_every_phase_writes_its_folder(trained):
     for phase in ("tokenizer", "judge", "vae", "generator", "vision", "lm", "variants/full", "variants/no-stage1"):
         assert (trained / phase).is_dir(), phase
     assert not list(trained.rglob("*.partial"))
 
 
+@pytest.mark.slow
 def test_the_trained_variant_loads_and_draws(trained):
     from minigpt5_core import MiniGPT5
 
@@ -34,6 +36,7 @@ def test_the_trained_variant_loads_and_draws(trained):
     assert picture.size == (32, 32)
 
 
+@pytest.mark.slow
 def test_a_second_run_skips_finished_phases(trained, capsys):
     train_all(trained, variants=["full"], steps=FEW, workers=1)
     captured = capsys.readouterr()
