@@ -92,7 +92,7 @@ class MiniGPT5(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, **kwargs) -> "MiniGPT5":
-        """Load a folder written by `save_pretrained` (see `checkpoint.load_pretrained` for options)."""
+        """Load a folder written by `save_pretrained` (see `modeling/pretrained.py`, `load_pretrained`, for options)."""
         from .pretrained import load_pretrained
 
         return load_pretrained(cls, folder, **kwargs)
