@@ -39,7 +39,9 @@ Recognise = Callable[[Path], "str | None"]
 
 def replace_problem(target: Path, recognise: Recognise) -> str | None:
     """Why writing `target` would destroy something that is not the writer's (None: it may be written)."""
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
+    if target.is_symlink():
+        return f"{target} is a link (replacing it would not write where it points)"
+    if target.exists() and not target.is_dir():
         return f"{target} exists and is not a folder"
     if not target.exists():
         return None
