@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ("config", "errors", "prompts", "tokens", "layout")  # torch-free, at the bottom
+SMALL = ("config", "errors", "prompts", "tokens", "layout", "cli")  # torch-free, at the bottom
 CENTRE = (*SMALL, "io", "modeling")
 EDGES = ("train", "convert", "data", "evaluate", "shapes")
+ENTRY = ("__main__", "_legacy")  # `python -m minigpt5_core` and the 0.1 module paths, above everything
 OUTSIDE = ("nodes", "storybook", "comfy", "comfy_execution", "comfy_extras", "folder_paths", "server")
 HEAVY = ("torch", "transformers", "diffusers", "peft", "accelerate", "safetensors")
 
@@ -88,6 +89,10 @@ def part(module: str) -> str | None:
 def offending(graph, importers, forbidden) -> list[str]:
     return sorted(f"{m} imports {t}" for m, targets in graph.items() if part(m) in importers
                   for t in targets if part(t) in forbidden or t.split(".")[0] in OUTSIDE)
+
+
+def test_every_module_of_the_library_has_a_place_in_the_layers(graph):
+    assert sorted({part(m) for m in graph} - {None, *CENTRE, *EDGES, *ENTRY}) == []
 
 
 def test_the_centre_never_imports_an_edge_or_the_outside(graph):
