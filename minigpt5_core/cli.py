@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from .errors import MiniGPT5Error
 
@@ -83,12 +83,16 @@ def _os_error_line(exc: OSError) -> str:
 
 
 def run_cli(prog: str, body: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None = None, *,
-            user_errors: tuple[type[BaseException], ...] = (MiniGPT5Error,)) -> int:
-    """Run `body(argv)` and turn how it ended into one line on stderr and an exit code (module docstring)."""
+            user_errors: tuple[type[BaseException], ...] = (MiniGPT5Error,), stop_signals: bool = True) -> int:
+    """Run `body(argv)` and turn how it ended into one line on stderr and an exit code (module docstring).
+
+    `stop_signals=False` leaves SIGTERM and SIGHUP at their defaults: for a process that may wait inside a
+    C++ collective (a distributed training rank), where a Python handler would only run once the wait ends
+    and a launcher's SIGTERM must stop it at once."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv
     try:
-        with stop_signals_interrupt():
+        with stop_signals_interrupt() if stop_signals else nullcontext():
             return body(argv) or EXIT_OK
     except user_errors as exc:
         _say(prog, f"error: {exc}")

@@ -409,8 +409,11 @@ def _save_checkpoint(accelerator, output: Path, step: int, stream: SampleSource,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line; exit codes as in `minigpt5_core.cli` (2: bad input, one line; 130: interrupted)."""
-    return run_cli("minigpt5_core.train", _main, argv)
+    """The command line; exit codes as in `minigpt5_core.cli` (2: bad input, one line; 130: interrupted).
+
+    SIGTERM keeps its default (the process ends at once): torchrun stops ranks with it, and a rank waiting in
+    a collective could not run a Python handler."""
+    return run_cli("minigpt5_core.train", _main, argv, stop_signals=False)
 
 
 def _main(argv: list[str]) -> int:
