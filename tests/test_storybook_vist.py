@@ -190,3 +190,8 @@ def test_cleaned_sequence_index_that_is_not_a_whole_number_is_named(tmp_path, ph
     cleaned, mapping = cleaned_files(tmp_path, ["2001.jpg", "2002.jpg"], indices=[0, "second"])
     message = one_line_error(lambda: from_vist(cleaned, image_map=mapping, images=photos))
     assert "step 1 has sequence_index 'second'; it must be a whole number" in message
+
+
+def test_a_vist_file_nested_too_deeply_is_one_line(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    assert "nested too deeply" in one_line_error(lambda: from_vist(tmp_path / "deep.json", images=tmp_path))

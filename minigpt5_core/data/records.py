@@ -199,3 +199,5 @@ def load_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MiniGPT5Error(f"{what} {path} is not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise MiniGPT5Error(f"{what} {path} is nested too deeply to be read; it is not a dataset file") from None
