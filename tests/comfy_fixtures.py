@@ -56,6 +56,25 @@ def comfy_models(comfy, comfy_base) -> SimpleNamespace:
     return SimpleNamespace(checkpoint=ckpt, minigpt5=model_dir, picture=picture, base=comfy_base)
 
 
+def graph_builder():
+    """ComfyUI's own GraphBuilder (comfy_execution.graph_utils), numbering nodes "1", "2", ... Importable once the
+    `comfy` fixture has put ComfyUI on sys.path (the server tests start it too, for their models)."""
+    from comfy_execution.graph_utils import GraphBuilder
+
+    return GraphBuilder(prefix="")
+
+
+def generate_graph(model: str = MINIGPT5_MODEL, prompt: str = "A fox.", max_new_tokens: int = 24,
+                   force_image: bool = True, seed: int = 0) -> dict:
+    """Load MiniGPT-5 (node "1") -> one Interleaved Generate turn ("2") -> its text shown by PreviewAny ("3")."""
+    g = graph_builder()
+    loader = g.node("LoadMiniGPT5", model_name=model, dtype="auto", device="auto")
+    turn = g.node("InterleavedGenerate", minigpt5=loader.out(0), prompt=prompt, seed=seed,
+                  max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.9, force_image=force_image)
+    g.node("PreviewAny", source=turn.out(1))
+    return g.finalize()
+
+
 def load_api_twin(name: str) -> dict:
     return json.loads((API_TWINS / f"{name}.json").read_text())
 

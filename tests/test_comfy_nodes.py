@@ -15,7 +15,7 @@ import textwrap
 import pytest
 import torch
 
-from comfy_fixtures import MINIGPT5_MODEL
+from comfy_fixtures import MINIGPT5_MODEL, generate_graph, graph_builder
 from comfy_setup import REPO_ROOT
 
 OUR_NODES = {
@@ -34,7 +34,7 @@ OUR_NODES = {
     "SaveStorybook": (
         {"images": "IMAGE", "pages": "STRING", "title": "STRING", "filename_prefix": "STRING", "size": "COMBO",
          "layout": "COMBO"},
-        {"author": "STRING"}, ("STRING",)),
+        {"author": "STRING", "interleaved": "INTERLEAVED"}, ("STRING",)),
 }
 
 
@@ -48,25 +48,12 @@ def _pack_module(comfy, name):
     return importlib.import_module(f"{package}.{name}")
 
 
-def _graph():
-    """ComfyUI's own GraphBuilder (importable once the `comfy` fixture has started ComfyUI); ids "1", "2", ..."""
-    from comfy_execution.graph_utils import GraphBuilder
-
-    return GraphBuilder(prefix="")
-
-
 def _generate_graph(prompt="A fox finds a lantern.", max_new_tokens=24, force_image=True, seed=0, model=None):
-    g = _graph()
-    loader = g.node("LoadMiniGPT5", model_name=MINIGPT5_MODEL if model is None else model, dtype="auto",
-                    device="auto")
-    turn = g.node("InterleavedGenerate", minigpt5=loader.out(0), prompt=prompt, seed=seed,
-                  max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.9, force_image=force_image)
-    g.node("PreviewAny", source=turn.out(1))
-    return g.finalize()
+    return generate_graph(MINIGPT5_MODEL if model is None else model, prompt, max_new_tokens, force_image, seed)
 
 
 def _story_graph(pages=3, max_new_tokens=16):
-    g = _graph()
+    g = graph_builder()
     loader = g.node("LoadMiniGPT5", model_name=MINIGPT5_MODEL, dtype="auto", device="auto")
     story = g.node("MiniGPT5Story", minigpt5=loader.out(0), opening="Once upon a time", pages=pages, seed=0,
                    max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.9)

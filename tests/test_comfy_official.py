@@ -15,20 +15,14 @@ import shutil
 import pytest
 import torch
 
-from comfy_fixtures import MINIGPT5_MODEL
+from comfy_fixtures import MINIGPT5_MODEL, generate_graph
 
 OFFICIAL = "minigpt5-official"
 MARK = " (official, converts on first load)"
 
 
 def _graph(model_name, max_new_tokens=8):
-    return {
-        "1": {"class_type": "LoadMiniGPT5", "inputs": {"model_name": model_name, "dtype": "auto", "device": "auto"}},
-        "2": {"class_type": "InterleavedGenerate",
-              "inputs": {"minigpt5": ["1", 0], "prompt": "A fox.", "seed": 0, "max_new_tokens": max_new_tokens,
-                         "temperature": 1.0, "top_p": 0.9, "force_image": True}},
-        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 1]}},
-    }
+    return generate_graph(model_name, max_new_tokens=max_new_tokens)
 
 
 def _names(comfy):

@@ -184,5 +184,7 @@ def test_api_twin_executes_and_writes_its_outputs(comfy, comfy_models, name):
             for page in story["pages"]:
                 assert (folder / page["image"]).is_file()
             assert node["inputs"]["title"] == story["title"]
+            # the story's INTERLEAVED is wired in: each page keeps its picture plan, for storybook redraw
+            assert (folder / "features.safetensors").is_file() == isinstance(node["inputs"].get("interleaved"), list)
         elif kind == "PreviewAny":
             assert run.outputs[node_id]["text"][0].strip()
