@@ -159,3 +159,12 @@ def test_evaluate_refuses_an_out_folder_of_other_files_before_evaluating(tmp_pat
     code = evaluate_main(["--model", "tiny", "--path", str(tmp_path / "missing.json"), "--out", str(tmp_path / "results")])
     assert code == 2 and "is not the --out of an earlier evaluation" in capsys.readouterr().err
     assert os.listdir(tmp_path / "results") == ["paper.tex"]
+
+
+def test_a_previous_folder_left_aside_by_a_run_killed_mid_rename_is_put_back(tiny_model_dir, tmp_path):
+    from minigpt5_core.io.folder import MODEL_STAGING_MARK, remove_abandoned_staging
+
+    aside = abandoned_staging(tmp_path, f".model{MODEL_STAGING_MARK}old-x", dead_pid())
+    shutil.copytree(tiny_model_dir, aside / "model")
+    remove_abandoned_staging(tmp_path / "model", f".model{MODEL_STAGING_MARK}")
+    assert (tmp_path / "model" / "config.json").is_file() and not aside.exists()

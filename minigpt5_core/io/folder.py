@@ -32,6 +32,7 @@ from ..layout import CONFIG_FILE, MODEL_FOLDER, foreign_entries
 FORMAT_VERSION = 1
 STAGING_MARKER = ".staging-owner.json"
 MODEL_STAGING_MARK = ".minigpt5-tmp-"
+_OLD = "old-"  # the staging folder that holds the previous target while the new one is renamed in
 
 Recognise = Callable[[Path], "str | None"]
 """`recognise(folder)`: None if the writer may replace this non-empty folder, else why not (for the message)."""
@@ -89,15 +90,22 @@ def _abandoned(staging: Path) -> bool:
     return host == socket.gethostname() and pid != os.getpid() and not _process_alive(pid)
 
 
-def remove_abandoned_staging(parent: Path, prefix: str) -> list[Path]:
-    """Delete the staging folders `prefix*` in `parent` that a dead process of this host left; returns them."""
+def remove_abandoned_staging(target: Path, prefix: str) -> list[Path]:
+    """Delete the staging folders `prefix*` beside `target` that a dead process of this host left; returns them.
+
+    A run killed between its two final renames leaves the previous `target` inside its "old" folder and no
+    `target`: that folder is put back, not deleted."""
     removed = []
     try:
-        candidates = [p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
+        candidates = [p for p in target.parent.iterdir()
+                      if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
     except OSError:
         return removed
     for staging in candidates:
         if _abandoned(staging):
+            previous = staging / target.name
+            if staging.name.startswith(f"{prefix}{_OLD}") and previous.is_dir() and not os.path.lexists(target):
+                os.replace(previous, target)
             shutil.rmtree(staging, ignore_errors=True)
             removed.append(staging)
     return removed
@@ -125,10 +133,11 @@ def staged_folder(target: str | os.PathLike, recognise: Recognise, *, mark: str,
     def check() -> None:
         check_replaceable(target, recognise, how_to_proceed, error)
 
-    check()
     try:
+        if target.parent.is_dir():
+            remove_abandoned_staging(target, prefix)  # first: it may put back a previous target
+        check()
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_abandoned_staging(target.parent, prefix)
         staging = _make_staging(target.parent, prefix)
     except OSError as exc:
         raise error(f"cannot write beside {target}: {exc.strerror or exc}") from None
@@ -149,7 +158,7 @@ def _publish(staging: Path, target: Path, prefix: str) -> None:
     if not target.exists():
         os.replace(staging, target)
         return
-    old = _make_staging(target.parent, f"{prefix}old-")
+    old = _make_staging(target.parent, f"{prefix}{_OLD}")
     try:
         os.replace(target, old / target.name)
         try:
