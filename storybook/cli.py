@@ -22,7 +22,7 @@ from storybook.book import BookResult, StoryInput, from_manifest, write_book
 from storybook.errors import StorybookError
 from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
 from storybook.layouts import LAYOUT_HELP, LAYOUTS
-from storybook.manifest import check_text
+from storybook.manifest import check_text, load_story
 from storybook.layouts import PADDING, PADDING_HELP
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
 from storybook.outdir import check_out_folder
@@ -86,12 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--image-size", type=int, metavar="PX", help="picture width and height in pixels "
                                                                   "(default: the model's)")
 
-    book = make.add_argument_group("book")
+    book = make.add_argument_group(
+        "book", "With --manifest, a book folder's own options (story.json's \"book\") are the defaults: a book "
+                "re-rendered after editing its text keeps its size, layout, bleed, padding, formats, and its "
+                "cover, page numbers and crop marks unless changed here.")
     book.add_argument("--out", metavar="OUT", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
-    book.add_argument("--size", default=DEFAULT_SIZE, help=f"trimmed page size: {SIZE_HELP} (default: {DEFAULT_SIZE})")
-    book.add_argument("--layout", default=DEFAULT_LAYOUT, choices=LAYOUTS, metavar="LAYOUT",
+    book.add_argument("--size", help=f"trimmed page size: {SIZE_HELP} (default: {DEFAULT_SIZE})")
+    book.add_argument("--layout", choices=LAYOUTS, metavar="LAYOUT",
                       help=f"{LAYOUT_HELP} (default: {DEFAULT_LAYOUT})")
-    book.add_argument("--bleed", default="0", metavar="LENGTH",
+    book.add_argument("--bleed", metavar="LENGTH",
                       help="extra picture area beyond the trim for the printer's cutter, e.g. 3mm or 0.125in "
                            "(default: 0)")
     book.add_argument("--crop-marks", action="store_true", help="draw crop marks in the bleed (needs --bleed)")
@@ -101,10 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--author", help="author to print (default: the story's)")
     book.add_argument("--json", action="store_true",
                       help="print the preflight report and output paths as one JSON object")
-    book.add_argument("--formats", default="pdf", metavar="LIST",
+    book.add_argument("--formats", metavar="LIST",
                       help=f"comma-separated files to write besides index.html: {FORMATS_HELP} (default: pdf; "
                            "the PDF is always written)")
-    book.add_argument("--booklet-pad", default="none", choices=PADDING, metavar="HOW", help=f"{PADDING_HELP} "
+    book.add_argument("--booklet-pad", choices=PADDING, metavar="HOW", help=f"{PADDING_HELP} "
                       "(default: none)")
     _add_redraw(commands)
     return parser
@@ -199,13 +202,26 @@ def _print_result(result: BookResult, as_json: bool) -> None:
         print(f"storybook: warning: no PDF written: {result.pdf_skipped}", file=sys.stderr)
 
 
+def _book_options(args: argparse.Namespace) -> BookOptions:
+    """The options given, and for the others the manifest's own (`--manifest` of a book) or the defaults."""
+    base = BookOptions()
+    if args.manifest is not None:
+        story = load_story(args.manifest)
+        if story.book is not None:
+            base = BookOptions.from_dict(story.book, f"{Path(args.manifest) / 'story.json'}: field 'book'")
+    options = BookOptions(
+        size=args.size or base.size, layout=args.layout or base.layout, bleed=args.bleed or base.bleed,
+        crop_marks=args.crop_marks or base.crop_marks, cover=base.cover and not args.no_cover,
+        page_numbers=base.page_numbers and not args.no_page_numbers, padding=args.booklet_pad or base.padding,
+        formats=parse_formats(args.formats) if args.formats is not None else base.formats)
+    options.validate()
+    return options
+
+
 def make(args: argparse.Namespace) -> None:
     """Run `make`: check the options first (generation is slow), then read or generate, then write."""
     _check_combination(args)
-    options = BookOptions(size=args.size, layout=args.layout, bleed=args.bleed, crop_marks=args.crop_marks,
-                          cover=not args.no_cover, page_numbers=not args.no_page_numbers,
-                          padding=args.booklet_pad, formats=parse_formats(args.formats))
-    options.validate()
+    options = _book_options(args)
     for flag in ("title", "author", "prompt"):
         if getattr(args, flag) is not None:
             check_text(getattr(args, flag), f"--{flag}")

@@ -189,3 +189,14 @@ def test_no_arguments_makes_a_book_with_the_bundled_model(tmp_path, capsys, monk
     assert out.strip().splitlines()[-1].endswith("storybook.pdf")
     assert len(list(book.glob("page-*.png"))) == DEFAULT_PAGES
     assert (book / "index.html").is_file() and (book / "storybook.pdf").is_file()
+
+
+def test_rerendering_a_book_keeps_its_own_options_unless_changed(tmp_path, capsys):
+    book = tmp_path / "book"
+    assert run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", book, "--layout", "spread",
+               "--size", "8x8in")[0] == 0
+    assert run(capsys, "--manifest", book, "--out", book)[0] == 0
+    assert len(pypdf.PdfReader(book / "storybook.pdf").pages) == 5  # cover + 2 spreads, still 8x8in
+    assert json.loads((book / "story.json").read_text())["book"]["size"] == "8x8in"
+    assert run(capsys, "--manifest", book, "--out", book, "--layout", "image-above-text")[0] == 0
+    assert json.loads((book / "story.json").read_text())["book"]["layout"] == "image-above-text"
