@@ -13,6 +13,12 @@ from typing import Any
 
 from .errors import MiniGPT5Error
 
+# How text becomes tokens: "official" is eric-ai-lab/MiniGPT-5's formats (its VIST/CC3M templates, source and
+# target tokenised apart); "v0.1" the formats this project's 0.1 release trained with (its bundled toy model
+# keeps them). README "Fidelity" lists the differences.
+PROMPT_STYLES = ("official", "v0.1")
+LEGACY_PROMPT_STYLE = "v0.1"  # what a config.json written before `prompt_style` existed was made with
+
 VIST_SYSTEM_PROMPT = (
     "Give the following images in <Img>ImageContent</Img> format. You will be able to see the images "
     "once I provide it to you. Please understanding images and generate story."
@@ -135,6 +141,7 @@ class MiniGPT5Config:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     system_prompt: str = VIST_SYSTEM_PROMPT
+    prompt_style: str = "official"
 
     PRESETS = ("minigpt5-7b", "tiny", "toy")
 
@@ -186,6 +193,7 @@ class MiniGPT5Config:
                 # stage1_lora stays off: stage 2 undoes what it gains. Measured: docs/shapes-experiments.md.
                 training=TrainingConfig(text_loss_weight=0.1, caption_loss_weight=1.0, learning_rate=1e-3,
                                         mapper_lr_multiplier=1.0, warmup_steps=50, cc3m_chat_fraction=0.05),
+                prompt_style="v0.1",  # the bundled shapes model was trained with these formats
             )
         raise MiniGPT5Error(f"unknown preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
 
@@ -200,6 +208,8 @@ class MiniGPT5Config:
             raise MiniGPT5Error("num_vokens must be at least 1")
         if self.llm.first_token not in ("eos", "bos"):
             raise MiniGPT5Error(f"llm.first_token must be 'eos' or 'bos', not {self.llm.first_token!r}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise MiniGPT5Error(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, not {self.prompt_style!r}")
         if self.diffusion.kind not in ("external", "tiny-random"):
             raise MiniGPT5Error(f"diffusion.kind must be 'external' or 'tiny-random', not {self.diffusion.kind!r}")
 
@@ -217,7 +227,7 @@ class MiniGPT5Config:
         unknown = set(data) - known
         if unknown:
             raise MiniGPT5Error(f"config.json has unknown fields {sorted(unknown)}")
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"prompt_style": LEGACY_PROMPT_STYLE}
         for key, value in data.items():
             if key in sections:
                 section_cls = sections[key]

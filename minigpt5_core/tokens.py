@@ -49,11 +49,22 @@ class SpecialIds:
         return [*self.vokens, self.image_placeholder]
 
 
-def add_new_tokens(tokenizer: "PreTrainedTokenizerBase", num_vokens: int) -> None:
-    """Append the 9 tokens as special tokens (never split, never normalised)."""
+def add_new_tokens(tokenizer: "PreTrainedTokenizerBase", num_vokens: int, *, strip_whitespace: bool = False) -> None:
+    """Append the 9 tokens as special tokens (never split, never normalised).
+
+    `strip_whitespace` makes each token swallow the whitespace (newlines too) on both of its sides, as the
+    official code's slow tokenizer does with tokens added by name: `" [IMG0]"` and `"[IMG0]"` tokenise alike,
+    and `"<ImageHere>\\n Tell"` gives `<ImageHere> ▁Tell`. Converted official models are made with it; the
+    models this project trains keep the whitespace (the bundled toy model was trained so).
+    """
     missing = [t for t in new_tokens(num_vokens) if t not in tokenizer.get_vocab()]
     if missing:
-        tokenizer.add_special_tokens({"additional_special_tokens": missing}, **_keep_existing_special_tokens(tokenizer))
+        from tokenizers import AddedToken
+
+        tokens: list = list(missing)
+        if strip_whitespace:
+            tokens = [AddedToken(t, lstrip=True, rstrip=True, normalized=False, special=True) for t in missing]
+        tokenizer.add_special_tokens({"additional_special_tokens": tokens}, **_keep_existing_special_tokens(tokenizer))
 
 
 def _keep_existing_special_tokens(tokenizer: "PreTrainedTokenizerBase") -> dict:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import MiniGPT5Config
+from ..config import PROMPT_STYLES, MiniGPT5Config
 from ..errors import MiniGPT5Error
 from ..cli import ArgumentParser, run_cli
 from ..io.folder import check_model_target, write_config, write_folder
@@ -38,6 +38,7 @@ from ..modeling.model import MiniGPT5
 from ..modeling.pretrained import model_state
 from ..tokens import add_new_tokens, check_tokenizer, new_tokens
 from . import official
+from .tokenizer import SENTENCEPIECE_FILE, has_sentencepiece_model, sentencepiece_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class ConvertOptions:
     dtype: str = "bf16"
     max_shard_bytes: int = DEFAULT_SHARD_BYTES
     vision_layers: int | None = None  # default: the EVA file's blocks minus one, as BLIP-2 does (40 -> 39)
+    prompt_style: str = "official"  # the official formats (config.py PROMPT_STYLES); part of the fingerprint
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -60,6 +62,8 @@ class ConvertOptions:
             raise MiniGPT5Error(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.first_token not in ("eos", "bos"):
             raise MiniGPT5Error(f"first_token must be 'eos' (official checkpoints) or 'bos', not {self.first_token!r}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise MiniGPT5Error(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, not {self.prompt_style!r}")
 
 
 # ---- reading and checking the inputs ------------------------------------------------------------
@@ -94,19 +98,27 @@ def _read_minigpt5(paths: OfficialPaths) -> tuple[dict, dict | None]:
 
 
 def _load_tokenizer(folder: Path, vocab_rows: int, num_vokens: int):
+    """The official tokenizer's behaviour: Vicuna's `tokenizer.model` rebuilt with sentencepiece's merge order
+    (`convert.tokenizer`), the 9 new tokens swallowing the whitespace around them as the official slow
+    tokenizer's added tokens do. A folder without `tokenizer.model` is read as it is."""
     from transformers import AutoTokenizer
 
     if not Path(folder).is_dir():
         raise MiniGPT5Error(f"tokenizer folder {folder} does not exist; give the Vicuna folder (it holds tokenizer.model)")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except ImportError as exc:
-        raise MiniGPT5Error(
-            f"reading the sentencepiece tokenizer in {folder} needs extra packages ({str(exc).strip().splitlines()[0]}); "
-            "install them with: pip install sentencepiece protobuf"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise MiniGPT5Error(f"no tokenizer could be read from {folder} ({exc}); give the Vicuna folder with tokenizer.model") from None
+    if has_sentencepiece_model(folder):
+        tokenizer = sentencepiece_tokenizer(Path(folder) / SENTENCEPIECE_FILE)
+    else:
+        logger.warning("%s has no %s: its tokenizer is used as it is, which may split text unlike the official "
+                       "code's sentencepiece tokenizer", folder, SENTENCEPIECE_FILE)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        except ImportError as exc:
+            raise MiniGPT5Error(
+                f"reading the tokenizer in {folder} needs extra packages ({str(exc).strip().splitlines()[0]}); "
+                "install them with: pip install sentencepiece protobuf"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise MiniGPT5Error(f"no tokenizer could be read from {folder} ({exc}); give the Vicuna folder with tokenizer.model") from None
     vocab = tokenizer.get_vocab()
     missing = [t for t in new_tokens(num_vokens) if t not in vocab]
     expected_rows = len(tokenizer) + len(missing)
@@ -116,7 +128,7 @@ def _load_tokenizer(folder: Path, vocab_rows: int, num_vokens: int):
             f"still lacks that makes {expected_rows}, but the checkpoint's embedding matrix has {vocab_rows} rows. "
             f"Use the tokenizer the checkpoint was trained with (Vicuna v0 7B: {vocab_rows - len(new_tokens(num_vokens))} tokens)."
         )
-    add_new_tokens(tokenizer, num_vokens)
+    add_new_tokens(tokenizer, num_vokens, strip_whitespace=True)
     check_tokenizer(tokenizer, num_vokens, vocab_rows)
     return tokenizer
 
@@ -128,6 +140,7 @@ def _infer_config(
     """The official preset, with every shape that the files determine read from the files."""
     config = MiniGPT5Config.preset("minigpt5-7b")
     config.llm.first_token = options.first_token
+    config.prompt_style = options.prompt_style
     config.llm.vocab_size = vocab_rows
     for ours, theirs in (("hidden_size", "hidden_size"), ("intermediate_size", "intermediate_size"),
                          ("num_layers", "num_hidden_layers"), ("num_heads", "num_attention_heads"),

@@ -33,18 +33,20 @@ class SampleSpec:
     task: str
     step: int = 0
 
-    def build(self, rng: random.Random, *, chat_fraction: float = 0.01, num_vokens: int = 8) -> TrainingSample:
-        """Decode the images and build the sample; a `DataError` when an image does not decode."""
+    def build(self, rng: random.Random, *, chat_fraction: float = 0.01, num_vokens: int = 8,
+              style: str = "official") -> TrainingSample:
+        """Decode the images and build the sample in the prompt `style`; a `DataError` when an image does not decode."""
         r = self.record
         if isinstance(r, CaptionRecord):
-            return cc3m_sample(r.caption, r.image.open(), rng=rng, chat_fraction=chat_fraction, num_vokens=num_vokens)
+            return cc3m_sample(r.caption, r.image.open(), rng=rng, chat_fraction=chat_fraction, num_vokens=num_vokens,
+                               style=style)
         if isinstance(r, StoryRecord):
             images = [ref.open() for ref in r.images[: self.step + 1]]
             captions = r.captions[: self.step + 1]
             # vist_samples needs one image per caption; only steps <= self.step are built.
-            return vist_samples(captions, images, self.task, num_vokens=num_vokens)[self.step]
+            return vist_samples(captions, images, self.task, num_vokens=num_vokens, style=style)[self.step]
         turns = [(text, ref.open() if ref is not None else None) for text, ref in r.turns[: self.step + 1]]
-        return mmdialog_sample(turns, num_vokens=num_vokens)
+        return mmdialog_sample(turns, num_vokens=num_vokens, style=style)
 
 
 def sample_specs(
@@ -112,12 +114,12 @@ class SampleSource:
     """
 
     def __init__(self, specs: Sequence[SampleSpec], report: ReadReport, *, seed: int = 0, rank: int = 0,
-                 world: int = 1, chat_fraction: float = 0.01, num_vokens: int = 8):
+                 world: int = 1, chat_fraction: float = 0.01, num_vokens: int = 8, style: str = "official"):
         if len(specs) < world:
             raise MiniGPT5Error(f"{len(specs)} training samples cannot be shared among {world} processes")
         self.specs, self.report = list(specs), report
         self.seed, self.rank, self.world = seed, rank, world
-        self.chat_fraction, self.num_vokens = chat_fraction, num_vokens
+        self.chat_fraction, self.num_vokens, self.style = chat_fraction, num_vokens, style
         self.epoch, self.position = 0, 0
         self._order = self._epoch_order()
 
@@ -146,7 +148,8 @@ class SampleSource:
             self.position += 1
             rng = random.Random(f"{self.seed}:sample:{index}:{self.epoch}")
             try:
-                return self.specs[index].build(rng, chat_fraction=self.chat_fraction, num_vokens=self.num_vokens)
+                return self.specs[index].build(rng, chat_fraction=self.chat_fraction, num_vokens=self.num_vokens,
+                                               style=self.style)
             except DataError as exc:
                 self.report.skip("unreadable image", str(exc))
         raise MiniGPT5Error(f"no sample of {self.report.source} could be built: every image failed to decode")

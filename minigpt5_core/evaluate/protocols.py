@@ -47,6 +47,7 @@ from .metrics import (
     mm_relevance,
     rouge_l,
 )
+from ..modeling.vision import center_crop_square, to_rgb
 from ..prompts import mmdialog_sample, vist_samples
 
 PROTOCOLS = ("minigpt5", "gill", "mmdialog")
@@ -102,8 +103,12 @@ class EvalResult:
 
 
 def protocol_cases(stories: list[StoryRecord], protocol: str, result: EvalResult, *, narration: bool,
-                   system: str, num_vokens: int) -> list[Case]:
-    """The cases of `protocol`; pictures that do not decode skip their story (counted)."""
+                   system: str, num_vokens: int, style: str = "official", crop_size: int | None = None) -> list[Case]:
+    """The cases of `protocol` in the prompt `style`; pictures that do not decode skip their story (counted).
+
+    `crop_size`: the history pictures are centre-cropped to it, as the official evaluation loader feeds them
+    (dataloader.py, train_eval.py); the model's own padding then leaves them as they are.
+    """
     if protocol not in PROTOCOLS:
         raise MiniGPT5Error(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     cases = []
@@ -117,8 +122,10 @@ def protocol_cases(stories: list[StoryRecord], protocol: str, result: EvalResult
         except MiniGPT5Error:
             result.skip("story with an unreadable picture", len(steps))
             continue
-        gen = vist_samples(story.captions, images, "gen", system=system, num_vokens=num_vokens)
-        told = vist_samples(story.captions, images, "multimodal", system=system, num_vokens=num_vokens) if narration else None
+        inputs = [center_crop_square(to_rgb(im), crop_size) for im in images] if crop_size else images
+        gen = vist_samples(story.captions, inputs, "gen", system=system, num_vokens=num_vokens, style=style)
+        told = vist_samples(story.captions, inputs, "multimodal", system=system, num_vokens=num_vokens,
+                            style=style) if narration else None
         for k in steps:
             cases.append(Case(story.story_id, k, gen[k].source, gen[k].input_images, images[k], story.captions[k],
                               told[k].source if told else None))
@@ -214,7 +221,8 @@ class Response:
         return [e for e in self.elements if not isinstance(e, str)]
 
 
-def dialog_cases(dialogs: list[DialogRecord], result: EvalResult, *, num_vokens: int) -> list[DialogCase]:
+def dialog_cases(dialogs: list[DialogRecord], result: EvalResult, *, num_vokens: int,
+                 style: str = "official") -> list[DialogCase]:
     """One case per dialogue (the last turn is the reference); unreadable pictures skip the dialogue."""
     cases = []
     for dialog in dialogs:
@@ -223,7 +231,7 @@ def dialog_cases(dialogs: list[DialogRecord], result: EvalResult, *, num_vokens:
         except MiniGPT5Error:
             result.skip("dialogue with an unreadable picture")
             continue
-        sample = mmdialog_sample(turns, num_vokens=num_vokens)
+        sample = mmdialog_sample(turns, num_vokens=num_vokens, style=style)
         text, image = turns[-1]
         reference = [e for e in (text, image) if e]  # an empty text or a missing picture is no element
         cases.append(DialogCase(dialog.dialog_id, sample.source, sample.input_images, reference))
@@ -323,14 +331,17 @@ def evaluate(args: argparse.Namespace) -> EvalResult:
 
     options = {"seed": args.seed, "steps": args.steps, "max_new_tokens": args.max_new_tokens}
     if dialog:
-        cases = dialog_cases(records, result, num_vokens=model.config.num_vokens)
+        cases = dialog_cases(records, result, num_vokens=model.config.num_vokens, style=model.config.prompt_style)
         with tqdm(total=len(cases), desc="mmdialog protocol", disable=args.quiet) as bar:
             responses = respond(model, cases, result, **options, on_case=lambda _: bar.update(1))
         score_responses(responses, result, clip=clip, inception=inception, sbert=sbert)
         named = [(f"{r.case.dialog_id}-{j}", im) for r in responses for j, im in enumerate(r.images)]
     else:
+        official = model.config.prompt_style == "official"
         cases = protocol_cases(records, args.protocol, result, narration=args.narration,
-                               system=model.config.system_prompt, num_vokens=model.config.num_vokens)
+                               system=model.config.system_prompt, num_vokens=model.config.num_vokens,
+                               style=model.config.prompt_style,
+                               crop_size=model.config.vision.image_size if official else None)
         with tqdm(total=len(cases), desc=f"{args.protocol} protocol", disable=args.quiet) as bar:
             outcomes = generate(model, cases, result, **options, on_case=lambda _: bar.update(1))
         score(outcomes, result, clip=clip, inception=inception, sbert=sbert)

@@ -21,8 +21,8 @@ from transformers import PreTrainedTokenizerBase
 
 from ..config import MiniGPT5Config
 from ..errors import MiniGPT5Error, NoPictureError
-from ..prompts import TrainingSample, chat_prompt
-from ..tokens import IMAGE_PLACEHOLDER, IMAGE_TAG, SpecialIds, add_new_tokens, check_tokenizer
+from ..prompts import TrainingSample, chat_message
+from ..tokens import IMAGE_PLACEHOLDER, SpecialIds, add_new_tokens, check_tokenizer
 from .diffusion import ImageGenerator
 from .generation import DecodingSession, InterleavedResult, SamplingSettings, TokenCallback, check_seeds
 from .llm import build_llm
@@ -152,13 +152,21 @@ class MiniGPT5(nn.Module):
             )
 
     def _embed_source(self, text: str, image_embeds: Sequence[torch.Tensor]) -> torch.Tensor:
-        """First-token embedding + text, the i-th `<ImageHere>` replaced by `image_embeds[i]`: (L, H)."""
+        """First-token embedding + text, the i-th `<ImageHere>` replaced by `image_embeds[i]`: (L, H).
+
+        The whole text is tokenised at once and the pictures put where the placeholder ids are, as the
+        official `input_warp` does: the tokenizer alone decides what happens to whitespace around them.
+        """
+        placeholder = self._require_tokenizer().image_placeholder
+        ids = self.text_ids(text)
         chunks = [self.embed_tokens(torch.tensor([self._first_token_id()]))]
-        for i, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
-            if piece:
-                chunks.append(self.embed_tokens(torch.tensor(self.text_ids(piece))))
-            if i < len(image_embeds):
-                chunks.append(image_embeds[i])
+        start, images = 0, iter(image_embeds)
+        for position in [i for i, t in enumerate(ids) if t == placeholder] + [len(ids)]:
+            if position > start:
+                chunks.append(self.embed_tokens(torch.tensor(ids[start:position])))
+            if position < len(ids):
+                chunks.append(next(images))
+            start = position + 1
         return torch.cat(chunks)
 
     def embed_prompt(self, text: str, images: Sequence[Image.Image] = ()) -> torch.Tensor:
@@ -169,12 +177,10 @@ class MiniGPT5(nn.Module):
         return self._embed_source(text, image_embeds).unsqueeze(0)
 
     def chat_text(self, prompt: str, num_images: int) -> str:
-        """The user's message as one chat turn; images without placeholders go first, as `<Img>` tags."""
+        """The user's message as one chat turn of the model's prompt style (`prompts.chat_message`)."""
         if not prompt or not prompt.strip():
             raise MiniGPT5Error("the prompt is empty; write what the model should continue or describe")
-        if num_images and IMAGE_PLACEHOLDER not in prompt:
-            prompt = " ".join([IMAGE_TAG] * num_images + [prompt.strip()])
-        return chat_prompt(prompt.strip(), self.config.system_prompt)
+        return chat_message(prompt, num_images, self.config.system_prompt, self.config.prompt_style)
 
     def start_session(
         self, prompt: str, images: Sequence[Image.Image] = (), *, template: bool = True, reserve: int = 0,
@@ -323,7 +329,9 @@ class MiniGPT5(nn.Module):
         own_images = [image_embeds.pop(0) for _ in sample.input_images]
         chunks = [self._embed_source(sample.source, own_images)]
         source_len = chunks[0].shape[0]
-        target_ids = self.text_ids(" " + sample.target if sample.source else sample.target)
+        # official: source and target tokenised apart (dataloader.py); v0.1 trained on them joined by a space
+        joined = sample.source and self.config.prompt_style == "v0.1"
+        target_ids = self.text_ids(" " + sample.target if joined else sample.target)
         chunks.append(self.embed_tokens(torch.tensor(target_ids)))
         labels = torch.full((source_len + len(target_ids),), IGNORE_INDEX, dtype=torch.long)
         labels[source_len:] = torch.tensor(target_ids)

@@ -3,6 +3,10 @@
 The official model uses EVA ViT-g/14 + BLIP-2's Q-Former + MiniGPT-4's `llama_proj`; transformers'
 BLIP-2 vision model and Q-Former have the same structure (`post_layernorm` is LAVIS' `ln_vision`),
 so each image becomes `num_query_tokens` (32) embeddings in the LLM's input space.
+
+Two preprocessing paths, as the official code has them: `pad` (examples/playground.py: the picture on a
+white square, then resize) for prompts, and `crop` (its dataset and evaluation loaders: resize the short
+side, centre-crop) for reproducing the official training and evaluation inputs.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from einops import rearrange
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import nn
 from transformers import Blip2QFormerConfig, Blip2QFormerModel, Blip2VisionConfig, Blip2VisionModel
 
@@ -21,6 +25,9 @@ from ..errors import MiniGPT5Error
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# LAVIS' ln_vision is a plain torch LayerNorm (default eps); EVA's own block norms use 1e-6.
+LN_VISION_EPS = 1e-5
+PREPROCESS_MODES = ("pad", "crop")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -34,11 +41,39 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def preprocess_images(images: Sequence[Image.Image], size: int) -> torch.Tensor:
-    """Pad to square with white, resize (bilinear), CLIP-normalise: -> float32 (B, 3, size, size).
+def expand_to_square(image: Image.Image, color: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """The picture on a `color` square, offset by the floor of half the difference (the official
+    `expand2square`; PIL's ImageOps.pad rounds instead and shifts odd differences by one pixel)."""
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    square = Image.new(image.mode, (side, side), color)
+    square.paste(image, ((side - width) // 2, (side - height) // 2))
+    return square
 
-    Padding instead of cropping keeps the whole picture visible to the encoder, as the official code does.
+
+def center_crop_square(image: Image.Image, size: int) -> Image.Image:
+    """Resize the short side to `size` (bilinear), then cut the centre `size` x `size`, as torchvision's
+    Resize(size) + CenterCrop(size) do in the official dataset and evaluation loaders."""
+    width, height = image.size
+    if width <= height:
+        new_w, new_h = size, int(size * height / width)
+    else:
+        new_w, new_h = int(size * width / height), size
+    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR) if (new_w, new_h) != image.size else image
+    left, top = int(round((new_w - size) / 2.0)), int(round((new_h - size) / 2.0))
+    return resized.crop((left, top, left + size, top + size))
+
+
+def preprocess_images(images: Sequence[Image.Image], size: int, mode: str = "pad") -> torch.Tensor:
+    """Square, resize to `size` (bilinear), CLIP-normalise: -> float32 (B, 3, size, size).
+
+    `pad` (default) keeps the whole picture visible to the encoder on a white square, as the official
+    playground does; `crop` centre-crops as the official dataset/evaluation path does.
     """
+    if mode not in PREPROCESS_MODES:
+        raise MiniGPT5Error(f"unknown preprocessing mode {mode!r}; choose one of {', '.join(PREPROCESS_MODES)}")
     if len(images) == 0:
         raise MiniGPT5Error("preprocess_images got no images")
     arrays = []
@@ -46,8 +81,10 @@ def preprocess_images(images: Sequence[Image.Image], size: int) -> torch.Tensor:
         rgb = to_rgb(image)
         if rgb.width == 0 or rgb.height == 0:
             raise MiniGPT5Error("an input image has zero width or height")
-        square = ImageOps.pad(rgb, (max(rgb.size),) * 2, color=(255, 255, 255))
-        resized = square.resize((size, size), Image.Resampling.BILINEAR)
+        if mode == "pad":
+            resized = expand_to_square(rgb).resize((size, size), Image.Resampling.BILINEAR)
+        else:
+            resized = center_crop_square(rgb, size)
         arrays.append(np.asarray(resized, dtype=np.float32) / 255.0)
     pixels = torch.from_numpy(np.stack(arrays))
     pixels = (pixels - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)
@@ -67,6 +104,8 @@ class ImageEncoder(nn.Module):
                 num_attention_heads=cfg.num_heads, qkv_bias=True, layer_norm_eps=1e-6,
             )
         )
+        # the config's eps also sets post_layernorm's, which stands for ln_vision (torch's default eps)
+        self.vision_model.post_layernorm.eps = LN_VISION_EPS
         self.query_tokens = nn.Parameter(torch.zeros(1, cfg.num_query_tokens, cfg.qformer_hidden_size))
         nn.init.normal_(self.query_tokens, std=0.02)
         self.qformer = Blip2QFormerModel(

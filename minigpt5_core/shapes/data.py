@@ -34,6 +34,7 @@ EVAL_SEED = 1
 SIZE = 32
 STORY_PAGES = 5  # pages of a storybook story (the opening line has no picture)
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
+PROMPT_STYLE = "v0.1"  # the formats the bundled shapes model was trained with (the toy preset's prompt_style)
 
 
 def build_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
@@ -76,7 +77,7 @@ def caption_sample(scene: Scene, rng: random.Random, chat_fraction: float, num_v
     from ..prompts import cc3m_sample
 
     return cc3m_sample(describe(scene), render(scene, SIZE), rng=rng, chat_fraction=chat_fraction,
-                       num_vokens=num_vokens)
+                       num_vokens=num_vokens, style=PROMPT_STYLE)
 
 
 def story_samples(story: list[StoryStep], task: str, system: str, num_vokens: int) -> list[TrainingSample]:
@@ -84,7 +85,7 @@ def story_samples(story: list[StoryStep], task: str, system: str, num_vokens: in
     scene description of its target picture as its caption: unlike a VIST photo, every shapes picture
     has a true caption, so the caption loss applies in stage 2 as it does to CC3M pairs."""
     samples = vist_samples([s.narration for s in story], story_pictures(story), task, system=system,
-                           num_vokens=num_vokens)
+                           num_vokens=num_vokens, style=PROMPT_STYLE)
     return [replace(sample, captions=[describe(step.scene)] if sample.output_images else None)
             for sample, step in zip(samples, story)]
 

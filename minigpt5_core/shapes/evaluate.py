@@ -29,7 +29,8 @@ ABLATIONS = tuple(name for name in VARIANTS if name != "full")
 
 def _samples(model: MiniGPT5, story, task: str):
     return vist_samples([s.narration for s in story], data.story_pictures(story), task,
-                        system=model.config.system_prompt, num_vokens=model.config.num_vokens)
+                        system=model.config.system_prompt, num_vokens=model.config.num_vokens,
+                        style=model.config.prompt_style)
 
 
 def _draw(model: MiniGPT5, vokens: list[torch.Tensor], seed: int) -> list:

@@ -227,7 +227,8 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     scheduler = get_linear_schedule_with_warmup(optimizer, min(opt["warmup_steps"], total_steps), total_steps)
 
     stream = SampleSource(specs, decode_report, seed=cfg.seed, rank=rank, world=world,
-                          chat_fraction=model.config.training.cc3m_chat_fraction, num_vokens=model.config.num_vokens)
+                          chat_fraction=model.config.training.cc3m_chat_fraction, num_vokens=model.config.num_vokens,
+                          style=model.config.prompt_style)
     wrapper = LossModule(model, cfg.stage)
     # The scheduler is stepped by hand once per optimiser step (accelerate's wrapper would step it once
     # per process), and checkpointed as a custom object.
