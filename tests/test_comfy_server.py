@@ -17,7 +17,7 @@ import time
 import pytest
 
 from browser import HeadlessPage
-from comfy_fixtures import INPUT_PICTURE, WORKFLOWS, load_api_twin, shrink_for_cpu
+from comfy_fixtures import INPUT_PICTURE, MINIGPT5_MODEL, WORKFLOWS, graph_builder, load_api_twin, shrink_for_cpu
 from comfy_harness import OUR_NODE_IDS, ComfyServer
 
 pytestmark = pytest.mark.server
@@ -125,21 +125,17 @@ def test_every_node_help_page_is_served_where_the_frontend_looks(server):
         assert r.status_code == 200 and r.text.startswith("# "), node_id
 
 
-CENSUS_PROMPT = {
-    "1": {"class_type": "LoadMiniGPT5", "inputs": {"model_name": "minigpt5-vist", "dtype": "auto", "device": "auto"}},
-    "2": {"class_type": "InterleavedGenerate", "inputs": {"minigpt5": ["1", 0], "prompt": "A fox.", "seed": 0,
-                                                          "max_new_tokens": 12, "temperature": 1.0, "top_p": 0.9,
-                                                          "force_image": True}},
-    "3": {"class_type": "MiniGPT5Census", "inputs": {"minigpt5": ["1", 0], "after": ["2", 1]}},
-}
-
-
 def _census(server) -> dict:
     """Run the model graph again (loader and generation come from ComfyUI's cache unless it was freed) and
     report what the probe sees."""
-    entry = server.wait(server.post_prompt(CENSUS_PROMPT)["prompt_id"])
+    g = graph_builder()
+    loader = g.node("LoadMiniGPT5", model_name=MINIGPT5_MODEL, dtype="auto", device="auto")
+    turn = g.node("InterleavedGenerate", minigpt5=loader.out(0), prompt="A fox.", seed=0, max_new_tokens=12,
+                  temperature=1.0, top_p=0.9, force_image=True)
+    census = g.node("MiniGPT5Census", minigpt5=loader.out(0), after=turn.out(1))
+    entry = server.wait(server.post_prompt(g.finalize())["prompt_id"])
     assert entry["status"]["status_str"] == "success", entry["status"]
-    return json.loads(entry["outputs"]["3"]["text"][0])
+    return json.loads(entry["outputs"][census.id]["text"][0])
 
 
 def _free(server, body: dict, until, timeout: float = 30.0) -> dict:
@@ -169,15 +165,12 @@ def test_unload_models_frees_the_minigpt5_model(server):
 def test_interrupt_stops_a_long_story(server):
     import requests
 
-    prompt = {
-        "1": {"class_type": "LoadMiniGPT5", "inputs": {"model_name": "minigpt5-vist", "dtype": "auto",
-                                                       "device": "auto"}},
-        "2": {"class_type": "MiniGPT5Story", "inputs": {"minigpt5": ["1", 0], "opening": "A long tale", "pages": 32,
-                                                        "seed": 5, "max_new_tokens": 1024, "temperature": 1.0,
-                                                        "top_p": 0.9}},
-        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}},
-    }
-    prompt_id = server.post_prompt(prompt)["prompt_id"]
+    g = graph_builder()
+    loader = g.node("LoadMiniGPT5", model_name=MINIGPT5_MODEL, dtype="auto", device="auto")
+    story = g.node("MiniGPT5Story", minigpt5=loader.out(0), opening="A long tale", pages=32, seed=5,
+                   max_new_tokens=1024, temperature=1.0, top_p=0.9)
+    g.node("PreviewAny", source=story.out(0))
+    prompt_id = server.post_prompt(g.finalize())["prompt_id"]
     deadline = time.monotonic() + 60
     while not server.get("/queue")["queue_running"]:
         assert time.monotonic() < deadline, "the prompt never started"
