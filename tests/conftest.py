@@ -47,3 +47,6 @@ def tiny_model_dir(tiny_model, tmp_path_factory):
 
 # Fixtures of the ComfyUI node-pack tests (a real ComfyUI, built once per session): see comfy_fixtures.py.
 from comfy_fixtures import *  # noqa: E402,F401,F403
+
+# LLaMA's real vocabulary (downloaded into .cache/ once): see vocab_fixtures.py.
+from vocab_fixtures import *  # noqa: E402,F401,F403

@@ -8,6 +8,7 @@ from PIL import Image
 
 from minigpt5_core import cc3m_sample, mmdialog_sample, vist_samples
 from minigpt5_core.config import VIST_SYSTEM_PROMPT
+from minigpt5_core.prompts import MMDIALOG_SYSTEM_PROMPT
 
 GROUP = "[IMG0][IMG1][IMG2][IMG3][IMG4][IMG5][IMG6][IMG7]"
 PIC = Image.new("RGB", (8, 8))
@@ -22,7 +23,7 @@ def test_cc3m_source_is_the_cleaned_caption_and_target_the_vokens():
 
 def test_cc3m_chat_wrapping_happens_at_the_configured_fraction():
     rng = random.Random(0)
-    wrapped = sum(cc3m_sample("x", PIC, rng=rng).source.startswith("###Human:") for _ in range(20000))
+    wrapped = sum("###Human:" in cc3m_sample("x", PIC, rng=rng).source for _ in range(20000))
     assert 140 <= wrapped <= 260  # 1 in 100
 
 
@@ -30,7 +31,7 @@ def test_vist_gen_step_has_history_with_images_and_the_description():
     caps = ["We went out.", "It rained.", "We went home."]
     samples = vist_samples(caps, [PIC] * 3, "gen")
     third = samples[2]
-    assert third.source.startswith(VIST_SYSTEM_PROMPT + "###Human: We went out. <Img><ImageHere></Img> It rained.")
+    assert third.source.startswith(VIST_SYSTEM_PROMPT + "###Human:We went out.<Img><ImageHere></Img>It rained.")
     assert third.source.endswith("Generate an image with the scene description: We went home. ###Assistant:")
     assert third.target == f"{GROUP} ###"
     assert len(third.input_images) == 2 and len(third.output_images) == 1
@@ -51,6 +52,7 @@ def test_vist_understanding_sees_the_next_image_and_writes_its_caption():
 
 def test_mmdialog_history_images_are_inputs_and_a_final_image_is_generated():
     sample = mmdialog_sample([("Show me a cat", None), ("Here:", PIC), ("Now a dog?", None), ("Sure!", PIC)])
-    assert sample.source == "###Human: Show me a cat ###Assistant: Here: <Img><ImageHere></Img> ###Human: Now a dog? ###Assistant:"
+    assert sample.source == (MMDIALOG_SYSTEM_PROMPT + " ###Human: Show me a cat ###Assistant: Here: <Img><ImageHere></Img> "
+                             "###Human: Now a dog? ###Assistant:")
     assert sample.target == f"Sure! {GROUP} ###"
     assert len(sample.input_images) == 1 and len(sample.output_images) == 1
