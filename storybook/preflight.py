@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from storybook.layouts import Sheet
 from storybook.manifest import Story
@@ -112,7 +112,12 @@ def check_sources(story: Story, sources: Mapping[str, Path | Image.Image]) -> tu
 
 
 def _decode(source: Path, name: str, where: str, pixels: dict[str, tuple[int, int]]) -> Finding | None:
-    """Decode the whole picture (not only its header) and record its size; a Finding if that fails."""
+    """Decode the whole picture (not only its header) and record its size; a Finding if that fails.
+
+    weasyprint sets Pillow's LOAD_TRUNCATED_IMAGES when it is imported (so a process that has made one PDF
+    would accept a truncated JPEG here); it is switched off for this decode and restored after."""
+    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with Image.open(source) as image:
             size = image.size
@@ -124,6 +129,8 @@ def _decode(source: Path, name: str, where: str, pixels: dict[str, tuple[int, in
         # OSError: truncated or corrupt data; ValueError: e.g. a PNG text chunk inflating past Pillow's limit.
         return Finding("error", "unreadable-image", f"picture {name!r} at {source} is not a readable image, "
                        f"damaged or truncated ({e}); export it again", where)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
     pixels[name] = size
     return None
 
