@@ -107,6 +107,11 @@ class GenerationConfig:
     # CPU it brings nothing but compile time, hence off by default.
     static_cache: bool = False
     compile_decode: bool = False
+    # How a requested picture is brought about (modeling/generation.py): "turn-end" (ours) lets the model
+    # write, masks [IMG1..7]/<ImageHere> and forces [IMG0] only where the turn would end without a picture;
+    # "official" is the official sampler (generation_helper.py): no masks, [IMG0] scored 10x the best score
+    # at every step until one is written. Converted official models get "official" (README "Fidelity").
+    voken_forcing: str = "turn-end"
 
 
 @dataclass

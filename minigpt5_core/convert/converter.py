@@ -141,6 +141,7 @@ def _infer_config(
     config = MiniGPT5Config.preset("minigpt5-7b")
     config.llm.first_token = options.first_token
     config.prompt_style = options.prompt_style
+    config.generation.voken_forcing = "official" if options.prompt_style == "official" else "turn-end"
     config.llm.vocab_size = vocab_rows
     for ours, theirs in (("hidden_size", "hidden_size"), ("intermediate_size", "intermediate_size"),
                          ("num_layers", "num_hidden_layers"), ("num_heads", "num_attention_heads"),

@@ -35,6 +35,7 @@ from .hf_compat import cache_kwargs, output_cache
 
 TokenCallback = Callable[[int], None]
 SEED_RANGE = (0, 2**64 - 1)  # what torch.Generator.manual_seed accepts (and what prints as a plain number)
+VOKEN_FORCING = ("turn-end", "official")
 
 
 def check_seeds(seed: int, count: int = 1, what: str = "seed") -> None:
@@ -99,6 +100,7 @@ class SamplingSettings:
     repetition_penalty: float
     force_image: bool = False
     stop_text: str = "###"
+    voken_forcing: str = "turn-end"  # or "official" (GenerationConfig.voken_forcing)
 
     def validate(self) -> None:
         """Raise MiniGPT5Error for a value sampling cannot use (NaN passes every comparison, so it is
@@ -115,6 +117,8 @@ class SamplingSettings:
             raise MiniGPT5Error(f"top_p must be in (0, 1], got {self.top_p}")
         if self.repetition_penalty <= 0:
             raise MiniGPT5Error(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.voken_forcing not in VOKEN_FORCING:
+            raise MiniGPT5Error(f"voken_forcing must be one of {', '.join(VOKEN_FORCING)}, not {self.voken_forcing!r}")
 
 
 def compiled_decode_step(llm: torch.nn.Module) -> Callable:
@@ -193,7 +197,8 @@ class DecodingSession:
             processors.append(TemperatureLogitsWarper(settings.temperature))
             if settings.top_p < 1.0:
                 processors.append(TopPLogitsWarper(settings.top_p))
-        never_sampled = [*ids.vokens[1:], ids.image_placeholder]
+        official = settings.voken_forcing == "official"
+        never_sampled = [] if official else [*ids.vokens[1:], ids.image_placeholder]
 
         result = InterleavedResult()
         text_ids: list[int] = []
@@ -209,15 +214,17 @@ class DecodingSession:
         while len(generated) < settings.max_new_tokens:
             logits = self.last_logits.clone()
             logits[:, never_sampled] = float("-inf")
-            if settings.force_image and result.num_images:
+            if settings.force_image and result.num_images and not official:
                 logits[:, ids.first_voken] = float("-inf")  # exactly one image when forced
             history = torch.tensor([generated], dtype=torch.long, device=logits.device)
             scores = processors(history, logits) if generated else processors(history[:, :0], logits)
+            if official and settings.force_image and not result.num_images:
+                scores[:, ids.first_voken] = 10 * scores.max()  # generation_helper.py, force_generation
             token = self._pick(scores, settings.temperature, generator)
 
             ends_turn = token == ids.eos or self._completes_stop(text_ids, token, settings.stop_text)
             out_of_budget = settings.max_new_tokens - len(generated) <= n_vokens
-            if settings.force_image and not result.num_images and (ends_turn or out_of_budget):
+            if settings.force_image and not official and not result.num_images and (ends_turn or out_of_budget):
                 token, ends_turn = ids.first_voken, False
             if token == ids.first_voken and len(generated) + n_vokens > settings.max_new_tokens:
                 break  # no room for a whole voken group: stop instead of leaving half an image

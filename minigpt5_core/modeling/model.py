@@ -229,7 +229,7 @@ class MiniGPT5(nn.Module):
             temperature=gen.temperature if temperature is None else temperature,
             top_p=gen.top_p if top_p is None else top_p,
             repetition_penalty=gen.repetition_penalty if repetition_penalty is None else repetition_penalty,
-            force_image=force_image, stop_text=gen.stop_text,
+            force_image=force_image, stop_text=gen.stop_text, voken_forcing=gen.voken_forcing,
         )
 
     # ---- generation -----------------------------------------------------------------------------
