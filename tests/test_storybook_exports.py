@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 import pytest
 from PIL import Image
 
-from storybook import BookOptions, StorybookError, story_from_pages, write_book
+from storybook import BookOptions, Page, Story, StorybookError, save_story, story_from_pages, write_book
 from storybook.cli import main
 
 TEXTS = ["A red square sits in the middle.", "A green square moves right.", "A blue square goes home."]
@@ -88,6 +88,8 @@ def test_default_formats_write_no_epub_or_cbz(tmp_path):
 
 
 def test_unknown_format_is_one_line_naming_the_choices(tmp_path, capsys):
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(tmp_path / "p.png")
+    save_story(Story(title="Plain", pages=[Page(text="One page.", image="p.png")]), tmp_path)
     code = main(["make", "--manifest", str(tmp_path), "--formats", "pdf,mobi", "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert code == 2 and "unknown format 'mobi'" in err and "epub" in err and len(err.splitlines()) == 1
