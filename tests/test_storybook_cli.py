@@ -200,3 +200,16 @@ def test_rerendering_a_book_keeps_its_own_options_unless_changed(tmp_path, capsy
     assert json.loads((book / "story.json").read_text())["book"]["size"] == "8x8in"
     assert run(capsys, "--manifest", book, "--out", book, "--layout", "image-above-text")[0] == 0
     assert json.loads((book / "story.json").read_text())["book"]["layout"] == "image-above-text"
+
+
+def test_a_books_recorded_options_are_checked_like_command_line_options(tmp_path, capsys):
+    folder = story_folder(tmp_path / "story")
+    story = json.loads((folder / "story.json").read_text())
+    story["book"] = {"layout": "comic"}
+    (folder / "story.json").write_text(json.dumps(story))
+    code, _, err = run(capsys, "--manifest", folder, "--out", tmp_path / "book")
+    assert code == 2 and "unknown layout 'comic'" in err and len(err.splitlines()) == 1
+    story["book"] = {"cover": "yes"}
+    (folder / "story.json").write_text(json.dumps(story))
+    code, _, err = run(capsys, "--manifest", folder, "--out", tmp_path / "book")
+    assert code == 2 and "field 'cover' has the wrong type" in err
