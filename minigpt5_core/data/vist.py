@@ -121,6 +121,8 @@ class SisFile:
     def story(self, story_id: str) -> VistStory:
         """The story's steps in the workers' order, each with its photo; `VistStoryError` if any is unusable."""
         where = f"{self.path}: story {story_id}"
+        if story_id not in self.stories:
+            raise MiniGPT5Error(f"story id {story_id} is not in {self.path} ({len(self.stories)} stories)")
         ordered = []
         for entry in self.stories[story_id]:
             for key in SIS_KEYS:
@@ -214,6 +216,8 @@ class CleanedFile:
     def story(self, story_id: str) -> VistStory:
         """The story's steps by `sequence_index`, each with its image; `VistStoryError` if any is unusable."""
         where = f"{self.path}: story {story_id}"
+        if story_id not in self.stories:
+            raise MiniGPT5Error(f"story id {story_id} is not in {self.path} ({len(self.stories)} stories)")
         steps = self.stories[story_id]
         if not isinstance(steps, list) or not steps:
             raise VistStoryError(MALFORMED_CLEANED, f"{where}: expected a list of steps "
