@@ -24,6 +24,7 @@ from minigpt5_core.data import (
 )
 from minigpt5_core.data.shapes_export import write_shapes_cc3m_tsv, write_shapes_vist_sis
 from minigpt5_core.shapes import ShapesWorld
+from minigpt5_core.prompts import pre_caption
 from minigpt5_core.tokens import IMAGE_PLACEHOLDER
 
 VOKENS = "".join(f"[IMG{i}]" for i in range(8))
@@ -77,7 +78,7 @@ def test_cc3m_tsv_reads_good_lines_and_counts_broken_ones(tmp_path):
     batch = source.batch(4)
     assert len(batch) == 4 and report.skipped["unreadable image"] >= 1
     assert all(s.target == f"{VOKENS} ###" and s.output_images[0].size == (16, 16) for s in batch)
-    assert {s.captions[0] for s in batch} <= {records[0].caption, records[1].caption}
+    assert {s.captions[0] for s in batch} <= {pre_caption(records[0].caption), pre_caption(records[1].caption)}
 
 
 def test_cc3m_tsv_images_folder_option_and_missing_file(tmp_path):
