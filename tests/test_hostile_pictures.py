@@ -60,6 +60,12 @@ def small_png() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def weasyprint_imported():
+    """As after the first book of a ComfyUI session: importing weasyprint changes a Pillow global."""
+    import weasyprint.images  # noqa: F401
+
+
 @pytest.mark.parametrize("name, picture, problem", [
     ("half.jpg", truncated_jpeg, "is not a readable image, damaged or truncated (image file is truncated"),
     ("huge.png", huge_png, "has too many pixels to print safely"),
