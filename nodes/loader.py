@@ -22,6 +22,17 @@ CONVERTED_DIR = "minigpt5-converted"
 CONVERT_DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu")
+QUANTIZE = ("none", "int8", "nf4")  # minigpt5_core.modeling.llm.QUANTIZE_TIERS; combos must list values eagerly
+# GPU memory of the 7B model's LLM phase (LLM + Q-Former + mapper + the KV cache of a 5-page story; ViT-g adds
+# 1.84 GiB when it is on the GPU) per tier, from `python bench/memory_tiers.py`.
+QUANTIZE_TOOLTIP = (
+    "Store the LLM's weights in fewer bits, at load time, from the ordinary model folder (needs the bitsandbytes "
+    "package). GPU memory of the 7B model while it writes (LLM, Q-Former, mapper and the KV cache of a 5-page "
+    "story; ViT-g adds 1.8 GiB), computed by bench/memory_tiers.py: none 14.5 GiB (bf16/fp16), int8 8.4 GiB, "
+    "nf4 5.6 GiB, so nf4 lets an 8 GB card write a 5-page story; SD 2.1 gets the GPU once the LLM is done. int8 "
+    "keeps the picture conditioning nearly exact, nf4 close. Quantizing uses the GPU when there is one; on a CPU "
+    "alone a 7B model takes many minutes to load."
+)
 
 
 # ---- model folders ------------------------------------------------------------------------------------
@@ -201,9 +212,13 @@ def convert_official(folder: Path, torch_dtype) -> Path:
             "files needs write access and free disk space (about the size of the weights) next to them") from e
 
 
-def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto") -> MiniGPT5Handle:
+def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto", quantize: str = "none") -> MiniGPT5Handle:
+    """Load, quantizing the LLM as it streams in when asked (bitsandbytes layers move with the ModelPatcher
+    like any parameter; the patcher is the legacy one on purpose: see MiniGPT5Handle.ready)."""
     import comfy.model_patcher
 
+    if quantize not in QUANTIZE:
+        raise core().MiniGPT5Error(f"quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
     if dtype not in DTYPES:
         raise core().MiniGPT5Error(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if device not in DEVICES:
@@ -216,7 +231,7 @@ def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto") ->
         if _is_official(folder):
             folder = convert_official(folder, torch_dtype)
         model = mg.MiniGPT5.from_pretrained(folder, device=offload_device, dtype=torch_dtype,
-                                            with_image_generator=False)
+                                            with_image_generator=False, quantize=quantize)
     except mg.MiniGPT5Error as e:
         raise mg.MiniGPT5Error(f"could not load MiniGPT-5 model {model_name!r} from {folder}: {e}") from e
     model.eval()
@@ -257,7 +272,10 @@ class LoadMiniGPT5:
                     "default": "auto",
                     "tooltip": "auto: run on ComfyUI's device and let ComfyUI offload the model when the UNet "
                                "needs memory. cpu: always run on the CPU (keeps the GPU for Stable Diffusion)."}),
-            }
+            },
+            "optional": {
+                "quantize": (list(QUANTIZE), {"default": "none", "tooltip": QUANTIZE_TOOLTIP}),
+            },
         }
 
     @classmethod
@@ -273,5 +291,5 @@ class LoadMiniGPT5:
             return missing_model_message(name, search_folders())
         return True
 
-    def load(self, model_name, dtype="auto", device="auto"):
-        return (load_minigpt5(model_name, dtype, device),)
+    def load(self, model_name, dtype="auto", device="auto", quantize="none"):
+        return (load_minigpt5(model_name, dtype, device, quantize),)

@@ -20,7 +20,8 @@ from comfy_setup import REPO_ROOT
 
 OUR_NODES = {
     # id: (required inputs {name: type}, optional inputs, outputs)
-    "LoadMiniGPT5": ({"model_name": "COMBO", "dtype": "COMBO", "device": "COMBO"}, {}, ("MINIGPT5",)),
+    "LoadMiniGPT5": ({"model_name": "COMBO", "dtype": "COMBO", "device": "COMBO"}, {"quantize": "COMBO"},
+                     ("MINIGPT5",)),
     "InterleavedGenerate": (
         {"minigpt5": "MINIGPT5", "prompt": "STRING", "seed": "INT", "max_new_tokens": "INT",
          "temperature": "FLOAT", "top_p": "FLOAT", "force_image": "BOOLEAN"},
