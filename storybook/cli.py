@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--guidance", type=float, metavar="G", help="classifier-free guidance scale (default: the model's)")
     gen.add_argument("--image-size", type=int, metavar="PX", help="picture width and height in pixels "
                                                                   "(default: the model's)")
+    gen.add_argument("--quantize", choices=("none", "int8", "nf4"),
+                     help="load the language model in 8 (int8) or 4 (nf4) bits, from the same model folder: the 7B "
+                          "model then writes in about 8.4 or 5.6 GiB of GPU memory instead of 14.5 (needs the "
+                          "bitsandbytes package; default: none)")
 
     book = make.add_argument_group(
         "book", "With --manifest, a book folder's own options (story.json's \"book\") are the defaults: a book "
@@ -149,7 +153,7 @@ def _check_combination(args: argparse.Namespace) -> None:
             if getattr(args, name) is not None:
                 raise StorybookError(f"--{name.replace('_', '-')} goes with --vist")
     if args.manifest is not None or args.vist is not None:
-        for name in ("prompt", "pages", "seed", "steps", "guidance", "image_size", "sd"):
+        for name in ("prompt", "pages", "seed", "steps", "guidance", "image_size", "sd", "quantize"):
             if getattr(args, name) is not None:
                 raise StorybookError(f"--{name.replace('_', '-')} is for generating a story (--model)")
 
@@ -183,7 +187,7 @@ def _source(args: argparse.Namespace) -> StoryInput:
                           pages=args.pages if args.pages is not None else DEFAULT_PAGES,
                           seed=args.seed if args.seed is not None else DEFAULT_SEED,
                           steps=args.steps, guidance=args.guidance, image_size=args.image_size, progress=True,
-                          sd=args.sd)
+                          sd=args.sd, quantize=args.quantize or "none")
 
 
 def _print_result(result: BookResult, as_json: bool) -> None:

@@ -53,15 +53,18 @@ class SamplerSettings:
     image_size: int
 
 
-def load_model(model_dir: Path, sd: str | Path | None = None):
-    """The model `make` and `redraw` draw with (the same call, so a redraw repeats the original picture)."""
+def load_model(model_dir: Path, sd: str | Path | None = None, quantize: str = "none"):
+    """The model `make` and `redraw` draw with (the same call, so a redraw repeats the original picture).
+
+    `quantize` only changes the LLM (minigpt5_core's quantize tiers): the mapper and SD that draw keep their
+    precision, so a redraw from saved voken features gives the same picture either way."""
     try:
         from minigpt5_core import MiniGPT5
     except ImportError as e:
         raise StorybookError(f"drawing pictures needs the minigpt5_core library, which failed to import: {e}") from e
 
-    return MiniGPT5.from_pretrained(model_dir, image_generator=sd) if sd is not None else \
-        MiniGPT5.from_pretrained(model_dir)
+    return MiniGPT5.from_pretrained(model_dir, image_generator=sd, quantize=quantize) if sd is not None else \
+        MiniGPT5.from_pretrained(model_dir, quantize=quantize)
 
 
 def sampler_settings(model, steps: int | None, guidance: float | None, image_size: int | None) -> SamplerSettings:
@@ -81,11 +84,12 @@ def draw(model, vokens, seed: int, settings: SamplerSettings):
 def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int, title: str | None = None,
                    author: str = "MiniGPT-5", steps: int | None = None, guidance: float | None = None,
                    image_size: int | None = None, progress: bool = False,
-                   sd: str | Path | None = None) -> StoryInput:
+                   sd: str | Path | None = None, quantize: str = "none") -> StoryInput:
     """Continue `prompt` for `pages` pages; page i's picture is drawn with seed `seed + i`.
 
     `sd` is the Stable Diffusion to draw with when the model folder has no sd/ (or to replace it): a local
     diffusers folder or one original-layout checkpoint file such as v2-1_512-ema-pruned.safetensors.
+    `quantize` ("none", "int8", "nf4") loads the LLM in 8 or 4 bits (README "Memory tiers").
     """
     from minigpt5_core.errors import MiniGPT5Error
     from minigpt5_core.layout import GENERATOR_DIR, check_model_folder
@@ -105,7 +109,7 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
         raise StorybookError(f"--sd {sd} does not exist; give a Stable Diffusion 2.1-base folder (diffusers layout) "
                              "or checkpoint file (v2-1_512-ema-pruned.safetensors)")
     try:
-        model = load_model(model_dir, sd)
+        model = load_model(model_dir, sd, quantize)
         with tqdm(desc="writing", unit="token", disable=None if progress else True) as bar:
             story = model.story(prompt, pages=pages, seed=seed, on_token=lambda *_: bar.update())
         settings = sampler_settings(model, steps, guidance, image_size)
