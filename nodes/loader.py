@@ -214,7 +214,9 @@ def convert_official(folder: Path, torch_dtype) -> Path:
 
 def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto", quantize: str = "none") -> MiniGPT5Handle:
     """Load, quantizing the LLM as it streams in when asked (bitsandbytes layers move with the ModelPatcher
-    like any parameter; the patcher is the legacy one on purpose: see MiniGPT5Handle.ready)."""
+    like any parameter). The patcher is a plain ModelPatcher on purpose, also where ComfyUI >= 0.16 makes
+    ModelPatcherDynamic the default: its load re-wraps each plain module's weights as torch.nn.Parameter,
+    which would drop bitsandbytes' quantization state (README, "Memory tiers")."""
     import comfy.model_patcher
 
     if quantize not in QUANTIZE:
