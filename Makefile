@@ -52,6 +52,8 @@ test-oldest: $(OLDEST_STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/kv_cache_story.py
+	$(PY) bench/decode_cost.py
+	$(PY) bench/memory_tiers.py
 
 clean:
 	rm -rf $(VENV) out .cache
