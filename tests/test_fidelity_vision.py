@@ -51,3 +51,19 @@ def test_crop_mode_and_pad_mode_differ_only_for_non_square_pictures():
 def test_unknown_preprocessing_mode_is_one_clear_error():
     with pytest.raises(MiniGPT5Error, match="pad, crop"):
         preprocess_images([Image.new("RGB", (4, 4))], 4, "stretch")
+
+
+def test_official_evaluation_cases_feed_centre_cropped_history_in_the_official_template(tmp_path):
+    from minigpt5_core.data.records import ImageRef, StoryRecord
+    from minigpt5_core.evaluate.protocols import EvalResult, protocol_cases
+
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (90, 30), (i * 100, 0, 0)).save(paths[-1])
+    story = StoryRecord("s", ["A b .", "C d ."], [ImageRef(p) for p in paths])
+    (case,) = protocol_cases([story], "minigpt5", EvalResult("minigpt5"), narration=False, system="S",
+                             num_vokens=8, crop_size=16)[1:]
+    assert [im.size for im in case.input_images] == [(16, 16)]
+    assert case.source == "S###Human:A b .<Img><ImageHere></Img>\n Generate an image with the scene description: C d . ###Assistant:"
+    assert case.reference.size == (90, 30)  # the ground truth is scored as it is
