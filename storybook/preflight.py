@@ -223,8 +223,10 @@ def check_rendered(document: weasyprint.Document, story: Story, sheets: list[She
     if report.page_count % 2:
         report.findings.append(Finding("warning", "page-parity",
                                        f"{report.page_count} pages is an odd count: a printer adds a blank page "
-                                       "at the end (add or remove a page, or use --no-cover)"))
+                                       "at the end (add or remove a page, use --no-cover, or pad with "
+                                       "--booklet-pad blank or end)"))
     elif report.page_count % 4:
         report.findings.append(Finding("info", "page-parity",
-                                       f"{report.page_count} pages: a stapled booklet needs a multiple of 4"))
+                                       f"{report.page_count} pages: a stapled booklet needs a multiple of 4 "
+                                       "(--booklet-pad blank or end adds the pages)"))
     return report

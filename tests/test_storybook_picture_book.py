@@ -132,3 +132,12 @@ def test_html_preview_says_in_one_sentence_how_to_edit_a_page(tmp_path):
     html = book.html.read_text()
     assert "edit its \"text\" in story.json" in html and "python -m storybook make --manifest BOOK" in html
     assert "story.json" not in " ".join(p.extract_text() for p in pypdf.PdfReader(book.pdf).pages)
+
+
+def test_crop_marks_show_over_a_picture_that_reaches_into_the_bleed(tmp_path):
+    navy = (20, 40, 120)
+    book = make_book(tmp_path, ["Navy."], [Image.new("RGB", (32, 32), navy)], bleed="3mm", crop_marks=True)
+    page = render_page(book.pdf, 2, tmp_path, dpi=150)
+    bleed = round(3 / 25.4 * 150)
+    corner = [page.getpixel((x, y)) for x in range(bleed) for y in range(bleed)]
+    assert any(sum(pixel) < 60 for pixel in corner)  # black, not the navy picture under it
