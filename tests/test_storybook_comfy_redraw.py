@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import torch
+from comfy_fixtures import MINIGPT5_MODEL, graph_builder
 from safetensors.numpy import load_file
 
-from comfy_fixtures import MINIGPT5_MODEL, graph_builder
 from storybook.cli import main
 from storybook.filehash import folder_sha256
 

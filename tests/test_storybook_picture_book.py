@@ -88,7 +88,8 @@ def interpolation_of_each_picture(pdf):
 
 
 def test_tiny_pictures_print_with_square_pixels_and_photos_smoothly(tmp_path):
-    book = make_book(tmp_path, ["Tiny.", "Photo."], [Image.new("RGB", (32, 32), RED), Image.new("RGB", (512, 512), TEAL)])
+    pictures = [Image.new("RGB", (32, 32), RED), Image.new("RGB", (512, 512), TEAL)]
+    book = make_book(tmp_path, ["Tiny.", "Photo."], pictures)
     assert interpolation_of_each_picture(book.pdf) == {32: False, 512: True}
     low = [f for f in book.report.findings if f.check == "image-dpi"]
     assert {f.where for f in low} >= {"page 1", "page 2"}  # both still far under 300 dpi, and said so

@@ -95,8 +95,9 @@ def test_redraw_refuses_another_model(book, tmp_path, capsys):
 
 
 def test_redraw_refuses_a_book_whose_pages_carry_no_features(tmp_path, tiny_model_dir, capsys):
-    from storybook import Page, Story, save_story
     from PIL import Image
+
+    from storybook import Page, Story, save_story
 
     folder = tmp_path / "photos"
     folder.mkdir()
