@@ -96,3 +96,15 @@ def test_saved_tokenizer_reads_back_unchanged(official_tokenizer, tmp_path):
     again = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
     text = GOLDEN["prompts"]["voken_history"]["text"]
     assert ids(again, text) == ids(official_tokenizer, text) == GOLDEN["prompts"]["voken_history"]["ids"]
+
+
+@pytest.mark.parametrize("stop", [[835], [2277, 29937]])
+def test_our_stop_rule_ends_the_turn_where_the_official_stop_ids_do(official_tokenizer, stop):
+    from types import SimpleNamespace
+
+    from minigpt5_core.modeling.generation import DecodingSession
+
+    session = SimpleNamespace(tokenizer=official_tokenizer)
+    text = ids(official_tokenizer, "the end .")
+    fired = [DecodingSession._completes_stop(session, text + stop[:k], stop[k], "###") for k in range(len(stop))]
+    assert fired == [False] * (len(stop) - 1) + [True]
