@@ -2,6 +2,7 @@
 
     official    the official files' key names and how each of our tensors is made from them
     converter   the streaming converter, its options, and the conversion cache `LoadMiniGPT5` uses
+    tokenizer   Vicuna's tokenizer.model rebuilt so that text splits as in the official code
 """
 
 from ..layout import OfficialPaths, is_official_folder
