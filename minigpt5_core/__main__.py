@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cli import ArgumentParser, run_cli
-from .io.folder import MODEL_STAGING_MARK, check_model_target, model_folder_problem, staged_folder
+from .io.folder import MODEL_STAGING_MARK, check_model_target, check_replaceable, model_folder_problem, staged_folder
 
 DEMO_STORY = "story.json"
 _DEMO_FILE = re.compile(r"page-\d{2,}\.png")
@@ -43,9 +43,10 @@ def _demo(args: argparse.Namespace) -> Path:
     from .modeling.model import MiniGPT5
 
     out = Path(args.out)
+    how = "choose another --out, or move its files away yourself"
+    check_replaceable(out, _demo_folder_problem, how)  # before the model is built; checked again at the end
     model = MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=args.seed)
-    with staged_folder(out, _demo_folder_problem, mark=MODEL_STAGING_MARK,
-                       how_to_proceed="choose another --out, or move its files away yourself") as staging:
+    with staged_folder(out, _demo_folder_problem, mark=MODEL_STAGING_MARK, how_to_proceed=how) as staging:
         story = model.story(args.prompt, pages=args.pages, seed=args.seed)
         model.save_pretrained(staging / "model")
         record = {"prompt": args.prompt, "seed": args.seed, "model": str(out / "model"), "pages": []}
