@@ -7,7 +7,8 @@ temperature + top-p sampling (transformers' warpers, torch.multinomial), and not
 the voken tokens, checks the stop text, decodes text and keeps the voken states. Both run on the SAME loaded
 model (a quantized tier's bitsandbytes layers included) in one process, alternating, so the printed ratios
 (of the best runs, and the median of back-to-back pairs) are what our Python costs per token; the target is
-<= 1.15x. The tiny preset makes the LLM cheap,
+<= 1.15x. Times are CPU time of this process (one torch thread), not wall time: on a machine shared with other
+work, wall time measures the neighbours as much as the code. The tiny preset makes the LLM cheap,
 so this is the worst case for the ratio: on a 7B model the matmuls dwarf any per-token Python.
 The static-cache row is the fast path's cache (GenerationConfig.static_cache) without torch.compile, in both loops.
 """
@@ -35,7 +36,7 @@ TEMPERATURE, TOP_P = 1.0, 0.9
 
 @torch.no_grad()
 def bare_loop(model: MiniGPT5, steps: int, seed: int) -> float:
-    """Seconds for `steps` one-token forwards + top-p sampling after the prompt (prefill not timed)."""
+    """CPU seconds for `steps` one-token forwards + top-p sampling after the prompt (prefill not timed)."""
     llm = model.llm
     static = model.config.generation.static_cache
     cache = StaticCache(config=llm.config, max_cache_len=model.config.llm.max_position_embeddings) if static \
@@ -44,24 +45,24 @@ def bare_loop(model: MiniGPT5, steps: int, seed: int) -> float:
     cache, logits = output_cache(out), out.logits[:, -1]
     warpers = LogitsProcessorList([TemperatureLogitsWarper(TEMPERATURE), TopPLogitsWarper(TOP_P)])
     generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(steps):
         scores = warpers(None, logits.float())
         token = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)
         out = llm(input_ids=token.to(model.llm_device), use_cache=True, **cache_kwargs(cache))
         cache, logits = output_cache(out), out.logits[:, -1]
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 @torch.no_grad()
 def ours(model: MiniGPT5, tokens: int, seed: int) -> tuple[float, int]:
-    """Seconds and tokens of one `sample_turn` after the prompt (prefill not timed)."""
+    """CPU seconds and tokens of one `sample_turn` after the prompt (prefill not timed)."""
     session = model.start_session(PROMPT)
     settings = SamplingSettings(max_new_tokens=tokens, temperature=TEMPERATURE, top_p=TOP_P, repetition_penalty=1.0,
                                 stop_text="\x00never\x00")  # run the whole budget: no stop text ends the turn
-    start = time.perf_counter()
+    start = time.process_time()
     result = session.sample_turn(settings, torch.Generator().manual_seed(seed))
-    return time.perf_counter() - start, len(result.token_ids)
+    return time.process_time() - start, len(result.token_ids)
 
 
 def measure(model: MiniGPT5, tokens: int, repeats: int) -> tuple[float, float, float]:
@@ -93,7 +94,7 @@ def main() -> None:
             if tier == "none":
                 model.config.generation = dataclasses.replace(model.config.generation, static_cache=True)
                 rows.append(("none, static cache", *measure(model, args.tokens, args.repeats)))
-    print(f"tiny preset, {args.tokens} tokens per turn, best of {args.repeats}; ms per token")
+    print(f"tiny preset, {args.tokens} tokens per turn, best of {args.repeats}; CPU ms per token")
     print(f"{'tier':20s} {'ours':>8s} {'bare loop':>10s} {'ratio of bests':>15s} {'median pair ratio':>18s}")
     for tier, mine, bare, paired in rows:
         print(f"{tier:20s} {mine * 1e3:8.2f} {bare * 1e3:10.2f} {mine / bare:14.2f}x {paired:17.2f}x")

@@ -198,7 +198,9 @@ class DecodingSession:
             if settings.top_p < 1.0:
                 processors.append(TopPLogitsWarper(settings.top_p))
         official = settings.voken_forcing == "official"
-        never_sampled = [] if official else [*ids.vokens[1:], ids.image_placeholder]
+        never_sampled = torch.tensor([] if official else [*ids.vokens[1:], ids.image_placeholder], dtype=torch.long,
+                                     device=self.last_logits.device)  # built once: indexing with a list converts per token
+        penalized = settings.repetition_penalty != 1.0  # only the repetition penalty reads the history
 
         result = InterleavedResult()
         text_ids: list[int] = []
@@ -216,8 +218,8 @@ class DecodingSession:
             logits[:, never_sampled] = float("-inf")
             if settings.force_image and result.num_images and not official:
                 logits[:, ids.first_voken] = float("-inf")  # exactly one image when forced
-            history = torch.tensor([generated], dtype=torch.long, device=logits.device)
-            scores = processors(history, logits) if generated else processors(history[:, :0], logits)
+            history = torch.tensor([generated], dtype=torch.long, device=logits.device) if penalized else None
+            scores = processors(history, logits)
             if official and settings.force_image and not result.num_images:
                 scores[:, ids.first_voken] = 10 * scores.max()  # generation_helper.py, force_generation
             token = self._pick(scores, settings.temperature, generator)

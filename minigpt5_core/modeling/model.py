@@ -128,7 +128,8 @@ class MiniGPT5(nn.Module):
         return self.special_ids
 
     def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
-        return self.llm.get_input_embeddings()(token_ids.to(self.llm_device))
+        table = self.llm.get_input_embeddings()  # its own device: `llm_device` walks the parameters (per token)
+        return table(token_ids.to(table.weight.device))
 
     def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """PIL images (any mode/size) -> (N, num_query_tokens, H) LLM input embeddings."""
