@@ -31,7 +31,7 @@ QUANTIZE_TOOLTIP = (
     "story; ViT-g adds 1.8 GiB), computed by bench/memory_tiers.py: none 14.5 GiB (bf16/fp16), int8 8.4 GiB, "
     "nf4 5.6 GiB, so nf4 lets an 8 GB card write a 5-page story; SD 2.1 gets the GPU once the LLM is done. int8 "
     "keeps the picture conditioning nearly exact, nf4 close. Quantizing uses the GPU when there is one; on a CPU "
-    "alone a 7B model takes many minutes to load."
+    "alone it adds a minute or two to loading the 7B model."
 )
 
 

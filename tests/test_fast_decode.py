@@ -30,7 +30,7 @@ def test_compiled_decoding_without_a_static_cache_is_refused(tiny_model):
         _story(tiny_model, compile_decode=True)
 
 
-@pytest.mark.slow  # compiling the step with inductor takes about 40 s on a 2-core CPU
+@pytest.mark.slow  # compiling the step with inductor takes 10-40 s on a 2-core CPU
 def test_compiled_decode_step_samples_the_same_story():
     model = MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0)
     default = _story(model)

@@ -141,8 +141,8 @@ class LLMQuantizer:
 
     Quantizing runs on `work_device` (default: the current CUDA device when there is one), then the result
     moves to the weight's own device: bitsandbytes quantizes a 7B decoder layer in milliseconds on a GPU but
-    in 7 s (int8) to 24 s (nf4) on a CPU core pair (bench/memory_tiers.py), and ComfyUI loads models into
-    CPU memory first. Only one weight at a time visits the GPU.
+    in 1.5 s (int8) to 4 s (nf4) on two CPU cores (bench/memory_tiers.py; 1-2 minutes for 32 layers), and
+    ComfyUI loads models into CPU memory first. Only one weight at a time visits the GPU.
     """
 
     def __init__(self, tier: str, compute_dtype: torch.dtype, work_device: torch.device | None = None):
