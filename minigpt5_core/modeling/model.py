@@ -122,7 +122,7 @@ class MiniGPT5(nn.Module):
 
     # ---- inputs ---------------------------------------------------------------------------------
 
-    def _require_tokenizer(self) -> SpecialIds:
+    def require_tokenizer(self) -> SpecialIds:
         if self.tokenizer is None or self.special_ids is None:
             raise MiniGPT5Error("this model has no tokenizer; load it with MiniGPT5.from_pretrained(folder)")
         return self.special_ids
@@ -140,7 +140,7 @@ class MiniGPT5(nn.Module):
         return self.tokenizer(text, add_special_tokens=False).input_ids if text else []
 
     def _first_token_id(self) -> int:
-        ids = self._require_tokenizer()
+        ids = self.require_tokenizer()
         return ids.eos if self.config.llm.first_token == "eos" else ids.bos
 
     @staticmethod
@@ -158,7 +158,7 @@ class MiniGPT5(nn.Module):
         The whole text is tokenised at once and the pictures put where the placeholder ids are, as the
         official `input_warp` does: the tokenizer alone decides what happens to whitespace around them.
         """
-        placeholder = self._require_tokenizer().image_placeholder
+        placeholder = self.require_tokenizer().image_placeholder
         ids = self.text_ids(text)
         chunks = [self.embed_tokens(torch.tensor([self._first_token_id()]))]
         start, images = 0, iter(image_embeds)
@@ -172,7 +172,7 @@ class MiniGPT5(nn.Module):
 
     def embed_prompt(self, text: str, images: Sequence[Image.Image] = ()) -> torch.Tensor:
         """First-token embedding + text, each `<ImageHere>` replaced by one image's embeddings: (1, L, H)."""
-        self._require_tokenizer()
+        self.require_tokenizer()
         self._check_placeholders(text, len(images), "the prompt")
         image_embeds = list(self.encode_images(images)) if images else []
         return self._embed_source(text, image_embeds).unsqueeze(0)
@@ -191,7 +191,7 @@ class MiniGPT5(nn.Module):
         Over-long history: when the images (given without placeholders) and the text would leave fewer
         than `reserve` positions for the answer, the OLDEST images are dropped, with a warning.
         """
-        ids = self._require_tokenizer()
+        ids = self.require_tokenizer()
         images = self._fit_history(prompt, list(images), reserve) if template else list(images)
         text = self.chat_text(prompt, len(images)) if template else prompt
         gen = self.config.generation

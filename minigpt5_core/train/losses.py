@@ -82,7 +82,7 @@ def compute_losses(
     L_CAP applies, in either stage, when every sample of the batch carries captions (the official rule:
     CC3M samples do, its VIST loader's do not). `generator` seeds CFG dropout and noise.
     """
-    model._require_tokenizer()
+    model.require_tokenizer()
     if stage not in (1, 2):
         raise MiniGPT5Error(f"stage must be 1 or 2, got {stage}")
     if model.image_generator is None:
