@@ -44,7 +44,6 @@ def test_judge_reads_ground_truth_pictures():
 
 
 @needs_model
-@pytest.mark.slow
 def test_shipped_model_draws_the_scene_of_the_gen_task():
     """Measured 0.78 on this sample (0.78 on 20 stories, 0.795 on 50; the issue's 0.8 is not reached
     yet). A broken voken -> mapper path scores about 0.4 (the no-stage1 and no-caption-loss

@@ -177,7 +177,6 @@ def test_help_lists_every_option(tmp_path):
         assert option in done.stdout, option
 
 
-@pytest.mark.slow
 def test_no_arguments_makes_a_book_with_the_bundled_model(tmp_path, capsys, monkeypatch):
     from storybook.generate import DEFAULT_PAGES, default_model_dir
 

@@ -122,7 +122,6 @@ def test_edited_text_is_printed_after_make_manifest(book, capsys):
     assert (book / "features.safetensors").is_file() and manifest(book)["pages"][0]["features"] == "page-001"
 
 
-@pytest.mark.slow
 def test_redraw_works_on_a_book_from_the_bundled_model(tmp_path):
     from storybook.generate import default_model_dir
 

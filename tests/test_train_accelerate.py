@@ -162,7 +162,6 @@ def test_a_process_group_teardown_that_hangs_is_abandoned_after_the_timeout():
     assert fine.ended
 
 
-@pytest.mark.slow
 def test_resume_continues_the_same_loss_curve(tmp_path, shapes_data):
     config = _config(tmp_path, shapes_data, max_steps=3)
     assert main(["--config", str(config)]) == 0
