@@ -50,6 +50,11 @@ def storybook():
     return pack_module("storybook")
 
 
+def storybook_module(name: str):
+    """A submodule of the shipped ``storybook``, e.g. ``storybook_module("errors")``."""
+    return importlib.import_module(f"{storybook().__name__}.{name}")
+
+
 class TokenProgress:
     """``on_token`` callback for minigpt5_core: a ComfyUI progress bar and an interrupt check per token.
 

@@ -22,7 +22,6 @@ CONVERTED_DIR = "minigpt5-converted"
 CONVERT_DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu")
-QUANTIZE = ("none", "int8", "nf4")  # minigpt5_core.modeling.llm.QUANTIZE_TIERS; combos must list values eagerly
 # GPU memory of the 7B model's LLM phase (LLM + Q-Former + mapper + the KV cache of a 5-page story; ViT-g adds
 # 1.84 GiB when it is on the GPU) per tier, from `python bench/memory_tiers.py`.
 QUANTIZE_TOOLTIP = (
@@ -219,8 +218,9 @@ def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto", qu
     which would drop bitsandbytes' quantization state (README, "Memory tiers")."""
     import comfy.model_patcher
 
-    if quantize not in QUANTIZE:
-        raise core().MiniGPT5Error(f"quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
+    tiers = core_module("layout").QUANTIZE_TIERS
+    if quantize not in tiers:
+        raise core().MiniGPT5Error(f"quantize must be one of {', '.join(tiers)}, got {quantize!r}")
     if dtype not in DTYPES:
         raise core().MiniGPT5Error(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if device not in DEVICES:
@@ -276,7 +276,7 @@ class LoadMiniGPT5:
                                "needs memory. cpu: always run on the CPU (keeps the GPU for Stable Diffusion)."}),
             },
             "optional": {
-                "quantize": (list(QUANTIZE), {"default": "none", "tooltip": QUANTIZE_TOOLTIP}),
+                "quantize": (list(core_module("layout").QUANTIZE_TIERS), {"default": "none", "tooltip": QUANTIZE_TOOLTIP}),
             },
         }
 

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from ._pack import images_to_pil, storybook
+from ._pack import images_to_pil, storybook_module
 from .pages import split_pages
 
 PREVIEW_PAGES = 4
@@ -87,13 +87,6 @@ def page_features(interleaved, page_count: int) -> list | None:
             f"the interleaved input has {vokens.shape[0] if vokens.dim() == 3 else 0} pictures for {page_count} "
             "pages: connect MiniGPT-5 Story's INTERLEAVED output of the same story")
     return [vokens[i].float().cpu().numpy() for i in range(page_count)]
-
-
-def storybook_module(name: str):
-    import importlib
-
-    storybook()
-    return importlib.import_module(f"storybook.{name}")
 
 
 def save_storybook(images, pages: str, title: str, filename_prefix: str = "storybook/story", size: str = "a5",

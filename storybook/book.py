@@ -121,7 +121,7 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
     options.validate()
     story = source.story
     story.book = options.to_dict()
-    story_json(story)
+    manifest_text = story_json(story)  # validated before any picture is copied
     pixels, problems = check_sources(story, source.images)
     if problems:
         raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in problems))
@@ -138,7 +138,7 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
             bar.update()
         save_features(features, tmp)
         copy_fonts(tmp)
-        save_story(story, tmp)
+        save_story(story, tmp, manifest_text)
         write_html(story, tmp, options, looks)
         bar.set_postfix_str(HTML_NAME)
         bar.update()

@@ -9,10 +9,10 @@ from __future__ import annotations
 from storybook.cbz import CBZ_NAME
 from storybook.epub import EPUB_NAME
 from storybook.features import FEATURES_NAME
-from storybook.fonts import FACES, FONT_FOLDER, LICENCE
+from storybook.fonts import FONT_FILES, FONT_FOLDER
 
 
 def extra_book_files() -> set[str]:
     """Relative paths (folders included) that `write_book` may add to a book folder."""
-    fonts = {f"{FONT_FOLDER}/{name}" for name in [face.file for face in FACES] + [LICENCE]}
+    fonts = {f"{FONT_FOLDER}/{name}" for name in FONT_FILES}
     return {FEATURES_NAME, EPUB_NAME, CBZ_NAME, FONT_FOLDER, *fonts}

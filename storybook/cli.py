@@ -17,13 +17,13 @@ from pathlib import Path
 
 from minigpt5_core.cli import ArgumentParser, run_cli
 from minigpt5_core.errors import MiniGPT5Error
+from minigpt5_core.layout import QUANTIZE_TIERS
 
 from storybook.book import BookResult, StoryInput, from_manifest, write_book
 from storybook.errors import StorybookError
 from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
-from storybook.layouts import LAYOUT_HELP, LAYOUTS
+from storybook.layouts import LAYOUT_HELP, LAYOUTS, PADDING, PADDING_HELP
 from storybook.manifest import check_text, load_story
-from storybook.layouts import PADDING, PADDING_HELP
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
 from storybook.outdir import check_out_folder
 from storybook.pagesize import SIZE_HELP
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--guidance", type=float, metavar="G", help="classifier-free guidance scale (default: the model's)")
     gen.add_argument("--image-size", type=int, metavar="PX", help="picture width and height in pixels "
                                                                   "(default: the model's)")
-    gen.add_argument("--quantize", choices=("none", "int8", "nf4"),
+    gen.add_argument("--quantize", choices=QUANTIZE_TIERS,
                      help="load the language model in 8 (int8) or 4 (nf4) bits, from the same model folder: the 7B "
                           "model then writes in about 8.4 or 5.6 GiB of GPU memory instead of 14.5 (needs the "
                           "bitsandbytes package; default: none)")

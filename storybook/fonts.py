@@ -37,6 +37,7 @@ FACES = (
     FontFace("Andika-Bold.ttf", "bold", "normal"),
     FontFace("Andika-Italic.ttf", "normal", "italic"),
 )
+FONT_FILES = (*(face.file for face in FACES), LICENCE)  # what a book's fonts/ folder holds
 
 
 def font_families() -> tuple[str, ...]:
@@ -50,7 +51,7 @@ def copy_fonts(folder: Path) -> list[Path]:
     target = Path(folder) / FONT_FOLDER
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in [face.file for face in FACES] + [LICENCE]:
+    for name in FONT_FILES:
         shutil.copyfile(FONT_SOURCE / name, target / name)
         written.append(target / name)
     return written

@@ -113,10 +113,11 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
         with tqdm(desc="writing", unit="token", disable=None if progress else True) as bar:
             story = model.story(prompt, pages=pages, seed=seed, on_token=lambda *_: bar.update())
         settings = sampler_settings(model, steps, guidance, image_size)
-        pictures = [draw(model, story.vokens[i:i + 1], seed + i, settings)
-                    for i in tqdm(range(len(story)), desc="drawing", unit="page", disable=None if progress else True)]
+        vokens = story.vokens  # (pages, 8, H), built once
+        pictures = [draw(model, vokens[i:i + 1], seed + i, settings)
+                    for i in tqdm(range(len(vokens)), desc="drawing", unit="page", disable=None if progress else True)]
         texts = [text.strip() for text in story.texts]
-        features = [story.vokens[i].float().cpu().numpy() for i in range(len(story))]
+        features = list(vokens.float().cpu().numpy())
     except MiniGPT5Error as e:
         raise StorybookError(str(e)) from e
     info = ModelInfo(name=model_dir.name, checkpoint_hash=checkpoint_hash(model_dir), steps=settings.steps,

@@ -280,13 +280,15 @@ def story_json(story: Story) -> str:
     return text
 
 
-def save_story(story: Story, folder: str | os.PathLike) -> Path:
+def save_story(story: Story, folder: str | os.PathLike, text: str | None = None) -> Path:
     """Validate `story` and write `folder/story.json` atomically; returns the path written.
+
+    `text` is `story_json(story)` when the caller has already validated the story that way.
 
     The file is written to a temporary name and renamed into place, so an interrupted run leaves
     either the old manifest or the new one, never half of one.
     """
-    text = story_json(story)
+    text = story_json(story) if text is None else text
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=folder)

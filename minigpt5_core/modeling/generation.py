@@ -135,7 +135,7 @@ class DecodingSession:
     """A growing sequence with its KV cache: feed embeddings or tokens, then sample a turn.
 
     `llm` is a causal LM (optionally peft-wrapped) returning logits and hidden states; `embed` maps
-    token ids to input embeddings. Everything fed is logged so tests can re-run one full forward.
+    token ids to input embeddings.
     """
 
     def __init__(self, llm: torch.nn.Module, embed: Callable[[torch.Tensor], torch.Tensor],

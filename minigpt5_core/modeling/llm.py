@@ -31,6 +31,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from ..config import LLMConfig
 from ..errors import MiniGPT5Error
+from ..layout import QUANTIZE_TIERS
 
 if TYPE_CHECKING:
     from .model import MiniGPT5
@@ -86,7 +87,6 @@ def merge_adapters(model: "MiniGPT5") -> None:
 
 # ---- quantized tiers -------------------------------------------------------------------------------------
 
-QUANTIZE_TIERS = ("none", "int8", "nf4")
 KEEP_FULL_PRECISION = ["lm_head"]  # the voken logits decide when a picture starts: not worth 4 bits
 
 
