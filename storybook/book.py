@@ -28,7 +28,6 @@ from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_imag
     resolve_image, save_story, story_json
 from storybook.options import BookOptions
 from storybook.exports import write_exports
-from storybook.pictures import look_at_all
 from storybook.outdir import building
 from storybook.preflight import Finding, PreflightReport, check_rendered, check_sources
 from storybook.render_html import HTML_NAME, write_html
@@ -122,12 +121,12 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
     story = source.story
     story.book = options.to_dict()
     manifest_text = story_json(story)  # validated before any picture is copied
-    pixels, problems = check_sources(story, source.images)
+    looks, problems = check_sources(story, source.images)
     if problems:
         raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in problems))
     out = Path(out)
     names = list(dict.fromkeys(page.image for page in story.pages))
-    looks = look_at_all({name: source.images[name] for name in names})
+    pixels = {name: look.pixels for name, look in looks.items()}
     texts = [page.text for page in story.pages]
     features = {page.features: source.features[page.features] for page in story.pages if page.features}
     bar = tqdm(total=len(names) + 3, desc="storybook", unit="step", disable=None if progress else True)

@@ -12,14 +12,12 @@ Diffusion's 512 px photos on an A5 page, are smoothed, since their pixels are de
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageStat
 
-from storybook.preflight import MIN_DPI
-
+MIN_DPI = 300  # print resolution: preflight warns below it
 # Below this effective resolution (an eighth of print resolution: every pixel an 8x8 block or larger)
 # a picture is scaled nearest-neighbour.
 CRISP_BELOW_DPI = MIN_DPI / 8
@@ -58,8 +56,3 @@ def look_at(source: Path | Image.Image) -> PictureLook:
         return PictureLook(source.size, _edge_colour(source))
     with Image.open(source) as image:
         return PictureLook(image.size, _edge_colour(image))
-
-
-def look_at_all(sources: Mapping[str, Path | Image.Image]) -> dict[str, PictureLook]:
-    """`look_at` for every picture of a story, by its image path."""
-    return {name: look_at(source) for name, source in sources.items()}

@@ -20,11 +20,11 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from storybook.layouts import Sheet
 from storybook.manifest import Story
+from storybook.pictures import MIN_DPI, PictureLook, look_at
 
 if TYPE_CHECKING:
     import weasyprint
 
-MIN_DPI = 300
 CSS_PX_PER_INCH = 96  # weasyprint's layout unit
 MM_PER_CSS_PX = 25.4 / CSS_PX_PER_INCH
 _OVERFLOW_TOLERANCE_PX = 0.5
@@ -90,29 +90,30 @@ class PreflightReport:
         return "\n".join(lines)
 
 
-def check_sources(story: Story, sources: Mapping[str, Path | Image.Image]) -> tuple[dict[str, tuple[int, int]], list[Finding]]:
-    """Pixel size of every picture, and an error for each picture that is missing or unreadable."""
-    pixels: dict[str, tuple[int, int]] = {}
+def check_sources(story: Story, sources: Mapping[str, Path | Image.Image]) -> tuple[dict[str, PictureLook], list[Finding]]:
+    """How every picture looks (size, edge colour: read in the same full decode), and an error for each
+    picture that is missing or unreadable."""
+    looks: dict[str, PictureLook] = {}
     findings: list[Finding] = []
     for number, page in enumerate(story.pages, start=1):
-        if page.image in pixels:
+        if page.image in looks:
             continue
         source = sources.get(page.image)
         where = f"page {number}"
         if isinstance(source, Image.Image):
-            pixels[page.image] = source.size
+            looks[page.image] = look_at(source)
         elif source is None or not Path(source).is_file():
             findings.append(Finding("error", "missing-image", f"picture {page.image!r} not found"
                                     + (f" at {source}" if source is not None else ""), where))
         else:
-            finding = _decode(Path(source), page.image, where, pixels)
+            finding = _decode(Path(source), page.image, where, looks)
             if finding:
                 findings.append(finding)
-    return pixels, findings
+    return looks, findings
 
 
-def _decode(source: Path, name: str, where: str, pixels: dict[str, tuple[int, int]]) -> Finding | None:
-    """Decode the whole picture (not only its header) and record its size; a Finding if that fails.
+def _decode(source: Path, name: str, where: str, looks: dict[str, PictureLook]) -> Finding | None:
+    """Decode the whole picture (not only its header) and record how it looks; a Finding if that fails.
 
     weasyprint sets Pillow's LOAD_TRUNCATED_IMAGES when it is imported (so a process that has made one PDF
     would accept a truncated JPEG here); it is switched off for this decode and restored after."""
@@ -120,8 +121,8 @@ def _decode(source: Path, name: str, where: str, pixels: dict[str, tuple[int, in
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with Image.open(source) as image:
-            size = image.size
             image.load()
+            look = look_at(image)
     except Image.DecompressionBombError as e:
         return Finding("error", "image-too-large", f"picture {name!r} at {source} has too many pixels to print "
                        f"safely ({e}); scale it down (a print page needs at most about 8000x8000)", where)
@@ -131,7 +132,7 @@ def _decode(source: Path, name: str, where: str, pixels: dict[str, tuple[int, in
                        f"damaged or truncated ({e}); export it again", where)
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = lenient
-    pixels[name] = size
+    looks[name] = look
     return None
 
 
