@@ -50,8 +50,9 @@ def _demo(args: argparse.Namespace) -> Path:
         story = model.story(args.prompt, pages=args.pages, seed=args.seed)
         model.save_pretrained(staging / "model")
         record = {"prompt": args.prompt, "seed": args.seed, "model": str(out / "model"), "pages": []}
+        vokens = story.vokens  # (pages, 8, H), built once
         for i, text in enumerate(tqdm(story.texts, desc="pages", unit="page", file=sys.stderr)):
-            picture = model.render_images(story.vokens[i:i + 1], seed=args.seed + i)[0]
+            picture = model.render_images(vokens[i:i + 1], seed=args.seed + i)[0]
             name = f"page-{i + 1:02d}.png"
             picture.save(staging / name)
             record["pages"].append({"text": text, "image": name})

@@ -8,6 +8,7 @@ tests. Behaviour switches are fields here, never environment variables.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,21 @@ VIST_SYSTEM_PROMPT = (
     "Give the following images in <Img>ImageContent</Img> format. You will be able to see the images "
     "once I provide it to you. Please understanding images and generate story."
 )
+
+
+def is_whole_number(value: object) -> bool:
+    """An int that is not a bool (JSON's true would otherwise pass as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_finite_number(value: object) -> bool:
+    """An int or float, not a bool, neither NaN nor infinite (NaN passes every comparison)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_prompt_style(style: str) -> None:
+    if style not in PROMPT_STYLES:
+        raise MiniGPT5Error(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, not {style!r}")
 
 
 @dataclass
@@ -213,8 +229,7 @@ class MiniGPT5Config:
             raise MiniGPT5Error("num_vokens must be at least 1")
         if self.llm.first_token not in ("eos", "bos"):
             raise MiniGPT5Error(f"llm.first_token must be 'eos' or 'bos', not {self.llm.first_token!r}")
-        if self.prompt_style not in PROMPT_STYLES:
-            raise MiniGPT5Error(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, not {self.prompt_style!r}")
+        check_prompt_style(self.prompt_style)
         if self.diffusion.kind not in ("external", "tiny-random"):
             raise MiniGPT5Error(f"diffusion.kind must be 'external' or 'tiny-random', not {self.diffusion.kind!r}")
 
@@ -246,5 +261,28 @@ class MiniGPT5Config:
             else:
                 kwargs[key] = value
         cfg = cls(**kwargs)
+        _check_value_types(cfg, cls(), "")
         cfg.validate()
         return cfg
+
+
+def _check_value_types(values: object, reference: object, where: str) -> None:
+    """Every field has the kind of value its default has (a count is a whole number >= 0, a number is finite):
+    `"hidden_size": "big"` is reported here, not as a TypeError from deep inside torch."""
+    for item in dataclasses.fields(values):
+        value, default, name = getattr(values, item.name), getattr(reference, item.name), where + item.name
+        if dataclasses.is_dataclass(default):
+            _check_value_types(value, default, name + ".")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise MiniGPT5Error(f"{name} must be true or false, got {value!r}")
+        elif isinstance(default, int):
+            if not is_whole_number(value) or value < 0:
+                raise MiniGPT5Error(f"{name} must be a whole number >= 0, got {value!r}")
+        elif isinstance(default, float):
+            if not is_finite_number(value):
+                raise MiniGPT5Error(f"{name} must be a finite number, got {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise MiniGPT5Error(f"{name} must be a string, got {value!r}")
+        elif isinstance(default, tuple) and not all(isinstance(v, str) for v in value):
+            raise MiniGPT5Error(f"{name} must be a list of strings, got {value!r}")

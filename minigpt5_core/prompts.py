@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from .config import PROMPT_STYLES, VIST_SYSTEM_PROMPT
+from .config import VIST_SYSTEM_PROMPT, check_prompt_style
 from .errors import MiniGPT5Error
 from .tokens import IMAGE_PLACEHOLDER, IMAGE_TAG, voken_tokens
 
@@ -49,9 +49,7 @@ def vist_turn(human: str) -> str:
     return f"###Human:{human} ###Assistant:"
 
 
-def check_style(style: str) -> None:
-    if style not in PROMPT_STYLES:
-        raise MiniGPT5Error(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
+check_style = check_prompt_style
 
 
 def chat_message(prompt: str, num_images: int, system: str, style: str = "official") -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import PROMPT_STYLES, MiniGPT5Config
+from ..config import MiniGPT5Config, check_prompt_style
 from ..errors import MiniGPT5Error
 from ..cli import ArgumentParser, run_cli
 from ..io.folder import check_model_target, write_config, write_folder
@@ -43,7 +43,6 @@ from .tokenizer import SENTENCEPIECE_FILE, has_sentencepiece_model, sentencepiec
 logger = logging.getLogger(__name__)
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-PROVENANCE_FILE = CONVERSION_FILE
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
 
@@ -62,8 +61,7 @@ class ConvertOptions:
             raise MiniGPT5Error(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.first_token not in ("eos", "bos"):
             raise MiniGPT5Error(f"first_token must be 'eos' (official checkpoints) or 'bos', not {self.first_token!r}")
-        if self.prompt_style not in PROMPT_STYLES:
-            raise MiniGPT5Error(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, not {self.prompt_style!r}")
+        check_prompt_style(self.prompt_style)
 
 
 # ---- reading and checking the inputs ------------------------------------------------------------
@@ -355,7 +353,7 @@ def convert(
         provenance = {"sources": {k: v for k, v in names.items() if v != "None"}, "options": _options_dict(options),
                       "paths": {k: None if v is None else str(v) for k, v in asdict(paths).items()},
                       "fingerprint": fingerprint(paths, options)}
-        (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2))
+        (staging / CONVERSION_FILE).write_text(json.dumps(provenance, indent=2))
 
     write_folder(out, fill)
     return out
@@ -413,7 +411,7 @@ def ensure_converted(
     stem = Path(paths.stage2 or paths.stage1).stem
     key = fingerprint(paths, options)
     folder = cache_dir / f"{stem}-{options.dtype}-{key}"
-    provenance = folder / PROVENANCE_FILE
+    provenance = folder / CONVERSION_FILE
     if (folder / CONFIG_FILE).is_file() and provenance.is_file():
         try:
             if json.loads(provenance.read_text()).get("fingerprint") == key:
@@ -430,7 +428,7 @@ def _remove_stale_conversions(cache_dir: Path, keep: Path) -> None:
     other options from the same, unchanged files is kept: it is still reachable."""
     for folder in sorted(p for p in cache_dir.iterdir() if p.is_dir() and p != keep):
         try:
-            record = json.loads((folder / PROVENANCE_FILE).read_text())
+            record = json.loads((folder / CONVERSION_FILE).read_text())
             paths, options = OfficialPaths(**record["paths"]), ConvertOptions(**record["options"])
         except (OSError, json.JSONDecodeError, KeyError, TypeError):
             continue  # not ours, or written before inputs were recorded: leave it alone

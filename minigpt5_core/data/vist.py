@@ -184,20 +184,25 @@ def parse_vist_sis(data: Any, path: str | Path, images: str | Path) -> SisFile:
     return SisFile(path, ImageFolder(folder), stories, malformed, titles)
 
 
+def _usable_stories(parsed: "SisFile | CleanedFile", path: Path, report: ReadReport) -> Iterator[StoryRecord]:
+    """The records of a parsed file's stories; a story with a broken step is skipped whole and counted."""
+    for story_id in parsed.stories:
+        try:
+            story = parsed.story(story_id)
+        except VistStoryError as exc:
+            report.skip(exc.reason, f"{path.name}: story {story_id}")
+            continue
+        report.read += 1
+        yield story.record()
+
+
 def read_vist_sis(path: str | Path, images: str | Path, report: ReadReport) -> Iterator[StoryRecord]:
     """Every usable story of a SIS file; a story with a broken step is skipped whole and counted."""
     path = Path(path)
     sis = parse_vist_sis(load_json(path, "VIST SIS file"), path, images)
     for i in sis.malformed:
         report.skip("malformed annotation", f"{path.name}: annotations[{i}]")
-    for story_id in sis.stories:
-        try:
-            story = sis.story(story_id)
-        except VistStoryError as exc:
-            report.skip(exc.reason, f"{path.name}: story {story_id}")
-            continue
-        report.read += 1
-        yield story.record()
+    yield from _usable_stories(sis, path, report)
 
 
 # ---- MiniGPT-5's cleaned form -------------------------------------------------------------------
@@ -280,11 +285,4 @@ def read_vist_cleaned(
     """Every usable story of a cleaned-VIST file; a story with a broken step is skipped whole and counted."""
     path = Path(path)
     cleaned = parse_vist_cleaned(load_json(path, "cleaned VIST file"), path, image_map, images)
-    for story_id in cleaned.stories:
-        try:
-            story = cleaned.story(story_id)
-        except VistStoryError as exc:
-            report.skip(exc.reason, f"{path.name}: story {story_id}")
-            continue
-        report.read += 1
-        yield story.record()
+    yield from _usable_stories(cleaned, path, report)

@@ -15,7 +15,6 @@ memory-bandwidth bound. Prompts and voken groups (several positions at once) sta
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from ..config import is_finite_number, is_whole_number
 from ..errors import MiniGPT5Error
 from ..tokens import SpecialIds
 from .hf_compat import cache_kwargs, output_cache
@@ -43,7 +43,7 @@ def check_seeds(seed: int, count: int = 1, what: str = "seed") -> None:
 
     Page i of a story is drawn with seed + i, so a story of `count` pages is checked as a whole, before any
     text is generated: an overflow on the last page after minutes of work helps nobody."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if not is_whole_number(seed):
         raise MiniGPT5Error(f"{what} must be a whole number, got {seed!r}")
     low, high = SEED_RANGE
     if seed < low or seed + max(count, 1) - 1 > high:
@@ -105,11 +105,11 @@ class SamplingSettings:
     def validate(self) -> None:
         """Raise MiniGPT5Error for a value sampling cannot use (NaN passes every comparison, so it is
         rejected explicitly: a NaN temperature would silently sample garbage)."""
-        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+        if not is_whole_number(self.max_new_tokens) or self.max_new_tokens < 1:
             raise MiniGPT5Error(f"max_new_tokens must be a whole number of at least 1, got {self.max_new_tokens!r}")
         for name in ("temperature", "top_p", "repetition_penalty"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not is_finite_number(value):
                 raise MiniGPT5Error(f"{name} must be a finite number, got {value!r}")
         if self.temperature < 0:
             raise MiniGPT5Error(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
@@ -191,7 +191,8 @@ class DecodingSession:
         ids = self.ids
         n_vokens = len(ids.vokens)
         processors = LogitsProcessorList()
-        if settings.repetition_penalty != 1.0:
+        penalized = settings.repetition_penalty != 1.0  # only the repetition penalty reads the history
+        if penalized:
             processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
         if settings.temperature > 0:
             processors.append(TemperatureLogitsWarper(settings.temperature))
@@ -200,7 +201,6 @@ class DecodingSession:
         official = settings.voken_forcing == "official"
         never_sampled = torch.tensor([] if official else [*ids.vokens[1:], ids.image_placeholder], dtype=torch.long,
                                      device=self.last_logits.device)  # built once: indexing with a list converts per token
-        penalized = settings.repetition_penalty != 1.0  # only the repetition penalty reads the history
 
         result = InterleavedResult()
         text_ids: list[int] = []

@@ -182,8 +182,3 @@ class LLMQuantizer:
         else:
             param = self.bnb.nn.Int8Params(weight.cpu(), requires_grad=False, has_fp16_weights=False).to(work)
         module.weight = param.to(device) if work != device else param
-
-
-def is_quantized(llm: torch.nn.Module) -> bool:
-    """Whether any of the LLM's linear layers holds bitsandbytes weights."""
-    return any(type(p).__module__.startswith("bitsandbytes") for p in llm.parameters())

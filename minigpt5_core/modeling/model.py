@@ -9,7 +9,6 @@ are at the library's edge (`minigpt5_core.train`).
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from PIL import Image
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from ..config import MiniGPT5Config
+from ..config import MiniGPT5Config, is_finite_number, is_whole_number
 from ..errors import MiniGPT5Error, NoPictureError
 from ..prompts import TrainingSample, chat_message
 from ..tokens import IMAGE_PLACEHOLDER, SpecialIds, add_new_tokens, check_tokenizer
@@ -39,13 +38,12 @@ MAX_STEPS = 1000  # diffusion steps; the scheduler's training timesteps
 
 def check_picture_settings(steps: int, guidance: float, height: int, width: int) -> None:
     """Raise MiniGPT5Error unless the values can draw a picture (a side of 2**20 would run until memory ends)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+    if not is_whole_number(steps) or not 1 <= steps <= MAX_STEPS:
         raise MiniGPT5Error(f"steps must be a whole number in 1..{MAX_STEPS}, got {steps!r}")
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not math.isfinite(guidance) \
-            or guidance < 0:
+    if not is_finite_number(guidance) or guidance < 0:
         raise MiniGPT5Error(f"guidance must be a finite number >= 0 (1 = no guidance), got {guidance!r}")
     for name, side in (("height", height), ("width", width)):
-        if isinstance(side, bool) or not isinstance(side, int) or not 8 <= side <= MAX_PICTURE_SIDE or side % 8:
+        if not is_whole_number(side) or not 8 <= side <= MAX_PICTURE_SIDE or side % 8:
             raise MiniGPT5Error(f"{name} must be a multiple of 8 in 8..{MAX_PICTURE_SIDE} pixels, got {side!r}")
 
 

@@ -7,6 +7,7 @@ to end with a voken group, and a page that still has none raises `NoPictureError
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,7 +61,7 @@ def write_story(
     """Continue `opening` (and optional pictures) for `pages` pages; seeded runs repeat exactly."""
     if pages < 1:
         raise MiniGPT5Error(f"pages must be at least 1, got {pages}")
-    settings.force_image = True
+    settings = dataclasses.replace(settings, force_image=True)  # every page ends with a picture
     stop = settings.stop_text
     first = f"{opening.strip()} {NEXT_SCENE_INSTRUCTION}" if opening and opening.strip() else ""
     session = model.start_session(first, list(images), reserve=settings.max_new_tokens * pages)
