@@ -29,7 +29,8 @@ from minigpt5_core import MiniGPT5, MiniGPT5Config
 from minigpt5_core.modeling.generation import SamplingSettings
 from minigpt5_core.modeling.llm import QUANTIZE_TIERS, LLMQuantizer
 
-GIB = 2**30
+from memory_tiers import GIB, kv_bytes, state_bytes  # bench/ is the script's folder
+
 PROMPT = "A little fox finds a lantern in the snow. What happens next?"
 
 
@@ -104,14 +105,15 @@ def random_model(config: MiniGPT5Config, tier: str, device: torch.device, dtype:
     return model.to(device).eval()
 
 
+def fmt(gib: float | None) -> str:
+    return "n/a" if gib is None else f"{gib:.2f} GiB"
+
+
 def decode_bytes_per_token(model: MiniGPT5, context: int) -> int:
     """Bytes one decode step reads: every LLM weight but the input embedding table (one row), plus the KV cache."""
     embed = model.llm.get_input_embeddings().weight
-    weights = sum(t.numel() * t.element_size() for t in model.llm.state_dict().values()
-                  if isinstance(t, torch.Tensor)) - embed.numel() * embed.element_size()
-    llm = model.config.llm
-    kv = 2 * llm.num_layers * context * llm.hidden_size * embed.element_size()
-    return weights + kv
+    weights = state_bytes(model.llm) - embed.numel() * embed.element_size()
+    return weights + kv_bytes(model.config.llm, context, embed.element_size())
 
 
 def decode(model: MiniGPT5, tokens: int, device: torch.device) -> tuple[float, int, int]:
@@ -141,7 +143,6 @@ def llm_phase(shape: Shapes, tier: str, device: torch.device, dtype: torch.dtype
     phase_peak = peak_and_reset(device)
     per_token = decode_bytes_per_token(model, context)
     roofline = bandwidth / per_token
-    fmt = lambda g: "n/a" if g is None else f"{g:.2f} GiB"  # noqa: E731
     lines = [f"{tier:5s} built in {built:5.1f} s; peak GPU after weights {fmt(weights_peak)}, LLM phase {fmt(phase_peak)}; "
              f"{per_token / 2**20:.1f} MiB read per token -> roofline {roofline:7.1f} tok/s",
              f"      eager decode      {generated / seconds:7.1f} tok/s = {generated / seconds / roofline:5.1%} of roofline"]
@@ -196,7 +197,6 @@ def sd_phase(shape: Shapes, device: torch.device, dtype: torch.dtype, steps: int
     unet_peak = peak_and_reset(device)
     vae.decode(latents[:1] / vae.config.scaling_factor)
     vae_peak = peak_and_reset(device)
-    fmt = lambda g: "n/a" if g is None else f"{g:.2f} GiB"  # noqa: E731
     side = shape.latent * 8
     return [f"SD phase ({shape.unet} UNet, {side} px, batch 2): {rate:.2f} steps/s; peak after weights "
             f"{fmt(weights_peak)}, sampling {fmt(unet_peak)}, VAE decode {fmt(vae_peak)}"]

@@ -25,7 +25,7 @@ import torch
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config
 from minigpt5_core.config import LLMConfig
-from minigpt5_core.modeling.llm import QUANTIZE_TIERS, LLMQuantizer
+from minigpt5_core.modeling.llm import QUANTIZE_TIERS, LLMQuantizer, llama_config
 from minigpt5_core.prompts import NEXT_SCENE_INSTRUCTION
 
 GIB = 2**30
@@ -45,15 +45,6 @@ class TierBytes:
     bytes_per_param: float
     cosine: float
     seconds: float
-
-
-def llama_config(llm: LLMConfig):
-    from transformers import LlamaConfig
-
-    return LlamaConfig(vocab_size=llm.vocab_size, hidden_size=llm.hidden_size, intermediate_size=llm.intermediate_size,
-                       num_hidden_layers=llm.num_layers, num_attention_heads=llm.num_heads,
-                       num_key_value_heads=llm.num_heads, max_position_embeddings=llm.max_position_embeddings,
-                       rms_norm_eps=llm.rms_norm_eps, attn_implementation="sdpa")
 
 
 def state_bytes(module: torch.nn.Module) -> int:
@@ -83,7 +74,7 @@ def measure_tiers(llm: LLMConfig, tiers=QUANTIZE_TIERS, seed: int = 0) -> list[T
     """Quantize one real decoder layer of `llm`'s shape per tier; bytes/param and output cosine against bf16."""
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-    config = llama_config(llm)
+    config = llama_config(llm, attn_implementation="sdpa")
     generator = torch.Generator().manual_seed(seed)
     with torch.device("meta"):
         from transformers.models.llama.modeling_llama import LlamaDecoderLayer

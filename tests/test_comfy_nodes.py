@@ -287,15 +287,14 @@ def test_story_node_returns_page_texts_and_one_batched_conditioning(comfy, handl
     assert page_count == 3  # what the shipped story workflow wires into the latent batch size
 
 
-def test_a_sharded_model_folder_loads_in_the_node(comfy, comfy_models):
+def test_a_sharded_model_folder_loads_in_the_node(comfy, comfy_models, tiny_model):
     """What `python -m minigpt5_core.convert` writes for a 7B model: model-0000N-of-0000M.safetensors + index."""
     import shutil
 
-    from minigpt5_core import MiniGPT5, MiniGPT5Config
     from minigpt5_core.modeling.pretrained import save_pretrained
 
     folder = comfy_models.base / "models" / "minigpt5" / "sharded"
-    save_pretrained(MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0), folder, max_shard_bytes=200_000)
+    save_pretrained(tiny_model, folder, max_shard_bytes=200_000)
     try:
         shards = sorted(p.name for p in folder.glob("model-*-of-*.safetensors"))
         assert len(shards) > 1 and (folder / "model.safetensors.index.json").is_file()

@@ -6,16 +6,14 @@ source with each <ImageHere> replaced by 32 image slots (-1 here), then the targ
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config, TrainingSample
+from official_golden import GOLDEN
 
-GOLDEN = json.loads((Path(__file__).parent / "golden" / "official_minigpt5.json").read_text(encoding="utf-8"))
 BLANK = Image.new("RGB", (8, 8))
 
 

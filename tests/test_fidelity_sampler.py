@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from minigpt5_core.errors import MiniGPT5Error
-from minigpt5_core.modeling.generation import DecodingSession, SamplingSettings
+from minigpt5_core.modeling.generation import SamplingSettings
 
 
 def first_step_scores(model, forcing: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from minigpt5_core import MiniGPT5Config
 from minigpt5_core.prompts import chat_message, cc3m_sample, pre_caption, vist_samples
+from official_golden import GOLDEN
 
-GOLDEN = json.loads((Path(__file__).parent / "golden" / "official_minigpt5.json").read_text(encoding="utf-8"))
 PIC = Image.new("RGB", (8, 8))
 VIST = GOLDEN["vist"]
 

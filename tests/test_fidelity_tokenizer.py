@@ -7,14 +7,12 @@ into .cache/ on first use (tests/llama_vocab.py) and a failed download fails the
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
 from llama_vocab import llama_cpp_cases
+from official_golden import GOLDEN
 
-GOLDEN = json.loads((Path(__file__).parent / "golden" / "official_minigpt5.json").read_text(encoding="utf-8"))
 
 
 def ids(tokenizer, text: str) -> list[int]:

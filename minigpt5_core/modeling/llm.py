@@ -39,17 +39,20 @@ if TYPE_CHECKING:
 EMBEDDING_MODULES = ["embed_tokens", "lm_head"]
 
 
-def build_llm(llm_cfg: LLMConfig) -> LlamaForCausalLM:
-    """A LLaMA decoder of the configured size (weights random until loaded); embeddings are not tied."""
-    return LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=llm_cfg.vocab_size, hidden_size=llm_cfg.hidden_size,
-            intermediate_size=llm_cfg.intermediate_size, num_hidden_layers=llm_cfg.num_layers,
-            num_attention_heads=llm_cfg.num_heads, num_key_value_heads=llm_cfg.num_heads,
-            max_position_embeddings=llm_cfg.max_position_embeddings, rms_norm_eps=llm_cfg.rms_norm_eps,
-            tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-        )
+def llama_config(llm_cfg: LLMConfig, **extra) -> LlamaConfig:
+    """The transformers config of our LLM (embeddings not tied); `extra` e.g. attn_implementation."""
+    return LlamaConfig(
+        vocab_size=llm_cfg.vocab_size, hidden_size=llm_cfg.hidden_size,
+        intermediate_size=llm_cfg.intermediate_size, num_hidden_layers=llm_cfg.num_layers,
+        num_attention_heads=llm_cfg.num_heads, num_key_value_heads=llm_cfg.num_heads,
+        max_position_embeddings=llm_cfg.max_position_embeddings, rms_norm_eps=llm_cfg.rms_norm_eps,
+        tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0, **extra,
     )
+
+
+def build_llm(llm_cfg: LLMConfig) -> LlamaForCausalLM:
+    """A LLaMA decoder of the configured size (weights random until loaded)."""
+    return LlamaForCausalLM(llama_config(llm_cfg))
 
 
 def wrap_adapter(model: "MiniGPT5", stage: int) -> None:
