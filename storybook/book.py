@@ -59,10 +59,11 @@ class BookResult:
     exports: dict[str, Path] = field(default_factory=dict)  # e.g. {"epub": OUT/storybook.epub}
 
 
-def from_manifest(folder: str | os.PathLike) -> StoryInput:
-    """A story folder (story.json + pictures) as input, e.g. one written by the ComfyUI node."""
+def from_manifest(folder: str | os.PathLike, story: Story | None = None) -> StoryInput:
+    """A story folder (story.json + pictures) as input, e.g. one written by the ComfyUI node; `story` is its
+    manifest when the caller has loaded it already."""
     folder = Path(folder)
-    story = load_story(folder)
+    story = load_story(folder) if story is None else story
     return StoryInput(story, {page.image: resolve_image(folder, page.image) for page in story.pages},
                       load_features(folder, story))
 

@@ -23,7 +23,7 @@ from storybook.book import BookResult, StoryInput, from_manifest, write_book
 from storybook.errors import StorybookError
 from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
 from storybook.layouts import LAYOUT_HELP, LAYOUTS, PADDING, PADDING_HELP
-from storybook.manifest import check_text, load_story
+from storybook.manifest import Story, check_text, load_story
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
 from storybook.outdir import check_out_folder
 from storybook.pagesize import SIZE_HELP
@@ -173,9 +173,9 @@ def _check_generation_numbers(args: argparse.Namespace) -> None:
                            size, size)
 
 
-def _source(args: argparse.Namespace) -> StoryInput:
-    if args.manifest is not None:
-        return from_manifest(args.manifest)
+def _source(args: argparse.Namespace, manifest: Story | None) -> StoryInput:
+    if manifest is not None:
+        return from_manifest(args.manifest, manifest)
     if args.vist is not None:
         return from_vist(args.vist, images=args.images, image_map=args.image_map, story_id=args.story_id)
     model = args.model if args.model is not None else default_model_dir()
@@ -206,13 +206,11 @@ def _print_result(result: BookResult, as_json: bool) -> None:
         print(f"storybook: warning: no PDF written: {result.pdf_skipped}", file=sys.stderr)
 
 
-def _book_options(args: argparse.Namespace) -> BookOptions:
+def _book_options(args: argparse.Namespace, manifest: Story | None) -> BookOptions:
     """The options given, and for the others the manifest's own (`--manifest` of a book) or the defaults."""
     base = BookOptions()
-    if args.manifest is not None:
-        story = load_story(args.manifest)
-        if story.book is not None:
-            base = BookOptions.from_dict(story.book, f"{Path(args.manifest) / 'story.json'}: field 'book'")
+    if manifest is not None:
+        base = BookOptions.of_story(manifest, f"{Path(args.manifest) / 'story.json'}: field 'book'")
     options = BookOptions(
         size=args.size or base.size, layout=args.layout or base.layout, bleed=args.bleed or base.bleed,
         crop_marks=args.crop_marks or base.crop_marks, cover=base.cover and not args.no_cover,
@@ -225,14 +223,15 @@ def _book_options(args: argparse.Namespace) -> BookOptions:
 def make(args: argparse.Namespace) -> None:
     """Run `make`: check the options first (generation is slow), then read or generate, then write."""
     _check_combination(args)
-    options = _book_options(args)
+    manifest = load_story(args.manifest) if args.manifest is not None else None
+    options = _book_options(args, manifest)
     for flag in ("title", "author", "prompt"):
         if getattr(args, flag) is not None:
             check_text(getattr(args, flag), f"--{flag}")
     check_out_folder(Path(args.out))
     if args.manifest is None and args.vist is None:
         _check_generation_numbers(args)
-    source = _source(args)
+    source = _source(args, manifest)
     if args.title is not None:
         source.story.title = args.title
     if args.author is not None:

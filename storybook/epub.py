@@ -19,8 +19,8 @@ from storybook.fonts import FACES, FONT_FOLDER, FONT_SOURCE, LICENCE, font_famil
 from storybook.layouts import picture_book_form
 from storybook.manifest import Story
 from storybook.options import BookOptions
-from storybook.pictures import WHITE, PictureLook, crisp
-from storybook.render_html import template_environment
+from storybook.pictures import PictureLook
+from storybook.render_html import band_picture_height, picture_styles, template_environment
 
 EPUB_NAME = "storybook.epub"
 VIEWPORT_WIDTH = 800  # CSS px of every page; the height follows the printed page's shape
@@ -54,7 +54,8 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
     width = VIEWPORT_WIDTH
     height = round(width * geometry.height_mm / geometry.width_mm)
     px_per_mm = width / geometry.width_mm
-    picture_height = round(min(max(width, 0.6 * height), 0.75 * height))
+    picture_height = round(band_picture_height(width, height))
+    styles = picture_styles(story, options, looks, width_mm=geometry.width_mm)
     environment = template_environment()
     page_template = environment.get_template("epub-page.xhtml.j2")
 
@@ -89,12 +90,11 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
     spine, toc = [], []
     for number, page in enumerate(_pages(story), start=1):
         story_page = story.pages[page["index"]]
-        look = looks.get(story_page.image)
         content = page_template.render(
             kind=page["kind"], language=story.language, title=story.title, author=story.author,
             text=story_page.text, image=story_page.image, number=page["index"] + 1, width=width, height=height,
-            picture_height=picture_height, edge=look.edge_colour if look else WHITE,
-            scaling="crisp" if look and crisp(look.pixels, geometry.width_mm) else "smooth")
+            picture_height=picture_height, edge=styles[story_page.image]["edge"],
+            scaling=styles[story_page.image]["scaling"])
         item = epub.EpubItem(uid=f"page-{number:03d}", file_name=f"page-{number:03d}.xhtml",
                              media_type="application/xhtml+xml", content=content.encode("utf-8"))
         book.add_item(item)

@@ -51,6 +51,11 @@ class BookOptions:
         return {**asdict(self), "formats": list(self.formats)}
 
     @classmethod
+    def of_story(cls, story: Any, where: str) -> BookOptions:
+        """The options a book was made with (`story.book`), or the defaults for a story that records none."""
+        return cls.from_dict(story.book, where) if story.book else cls()
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> BookOptions:
         """Options from their manifest form; unknown or mistyped fields are reported with `where`."""
         known = {f.name: f for f in fields(cls)}

@@ -76,8 +76,7 @@ def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = No
         raise StorybookError(f"--model {model_dir} is not a folder; give the MiniGPT-5 model folder the book was "
                              "drawn with")
     check_same_model(story, folder, model_dir)
-    options = BookOptions.from_dict(story.book, f"{folder / MANIFEST_NAME}: field 'book'") if story.book \
-        else BookOptions()
+    options = BookOptions.of_story(story, f"{folder / MANIFEST_NAME}: field 'book'")
     import torch
 
     try:

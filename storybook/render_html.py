@@ -73,11 +73,17 @@ def frame_sizes(g: PageGeometry) -> dict[str, float]:
     return {key: round(value, 3) for key, value in sizes.items()}
 
 
+def band_picture_height(width: float, height: float) -> float:
+    """A picture-book page's picture: as tall as the page is wide, kept between 60% and 75% of the height
+    (any unit), so that the text band below it holds four lines on any page shape."""
+    return min(max(width, 0.6 * height), 0.75 * height)
+
+
 def _band_sizes(g: PageGeometry) -> dict[str, float]:
     """The picture-book page: a square picture spans the page width edge to edge (A5: 148 mm of 210), kept
     between 60% and 75% of the height so that the text band below it holds four lines on any page shape."""
     m = g.margin_mm
-    picture = min(max(g.width_mm, 0.6 * g.height_mm), 0.75 * g.height_mm)
+    picture = band_picture_height(g.width_mm, g.height_mm)
     gap = 0.03 * g.height_mm
     return {"band_picture_height": picture, "band_text_top": picture + gap,
             "band_text_height": g.height_mm - picture - gap - 0.9 * m}
@@ -92,9 +98,11 @@ def printed_width_mm(layout: str, g: PageGeometry) -> float:
     return g.width_mm
 
 
-def picture_styles(story: Story, options: BookOptions, looks: dict[str, PictureLook]) -> dict[str, dict[str, str]]:
-    """Per image path: its scaling class ("crisp" or "smooth") and the colour around it."""
-    width = printed_width_mm(options.layout, options.geometry())
+def picture_styles(story: Story, options: BookOptions, looks: dict[str, PictureLook],
+                   width_mm: float | None = None) -> dict[str, dict[str, str]]:
+    """Per image path: its scaling class ("crisp" or "smooth") and the colour around it; `width_mm` is how
+    wide the pictures print (default: as the layout prints them)."""
+    width = printed_width_mm(options.layout, options.geometry()) if width_mm is None else width_mm
     styles = {}
     for page in story.pages:
         look = looks.get(page.image)
