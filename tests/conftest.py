@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import pytest
 
 
@@ -50,3 +52,17 @@ from comfy_fixtures import *  # noqa: E402,F401,F403
 
 # LLaMA's real vocabulary (downloaded into .cache/ once): see vocab_fixtures.py.
 from vocab_fixtures import *  # noqa: E402,F401,F403
+
+
+@pytest.fixture
+def no_pango(monkeypatch):
+    """weasyprint installed but its native libraries missing: the OSError its import raises on such machines."""
+    real_import = builtins.__import__
+
+    def import_without_pango(name, *args, **kwargs):
+        if name == "weasyprint" or name.startswith("weasyprint."):
+            raise OSError("cannot load library 'libgobject-2.0-0': error 0x7e.  Additionally, "
+                          "ctypes.util.find_library() did not manage to locate a library called 'libgobject-2.0-0'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", import_without_pango)

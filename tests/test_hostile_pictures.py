@@ -3,7 +3,6 @@ written, only the PDF is skipped, with one line naming the missing library."""
 
 from __future__ import annotations
 
-import builtins
 import io
 import json
 import struct
@@ -96,20 +95,6 @@ def test_text_that_does_not_fit_is_reported_in_words_lost(long_texts_book):
     lost, total = (int(n) for n in found.message.split("text does not fit: ")[1].split(" words")[0].split(" of "))
     assert found.where == "page 3" and total == 20_000 and 19_000 < lost < 20_000
     assert "99%) are not printed" in found.message
-
-
-@pytest.fixture
-def no_pango(monkeypatch):
-    """weasyprint installed but its native libraries missing: the OSError its import raises on such machines."""
-    real_import = builtins.__import__
-
-    def import_without_pango(name, *args, **kwargs):
-        if name == "weasyprint" or name.startswith("weasyprint."):
-            raise OSError("cannot load library 'libgobject-2.0-0': error 0x7e.  Additionally, "
-                          "ctypes.util.find_library() did not manage to locate a library called 'libgobject-2.0-0'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", import_without_pango)
 
 
 def test_without_pango_the_book_is_written_and_the_pdf_reported_skipped(tmp_path, capsys, no_pango):
