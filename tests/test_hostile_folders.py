@@ -13,24 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from minigpt5_core import MiniGPT5Error
 from minigpt5_core.io.folder import STAGING_MARKER
-from storybook import Page, Story, save_story
-from storybook.cli import main as storybook_main
-
-
-def story_folder(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (64, 48), (200, 80, 40)).save(folder / "p1.png")
-    save_story(Story(title="Mine", pages=[Page(text="A cat sat.", image="p1.png")]), folder)
-    return folder
-
-
-def make(capsys, *args) -> tuple[int, str]:
-    code = storybook_main(["make", *map(str, args)])
-    return code, capsys.readouterr().err
+from storybook_helpers import run_make, story_folder
 
 
 def temporary_folders(parent: Path) -> list[str]:
@@ -112,7 +98,7 @@ def test_a_folder_with_an_invalid_story_json_is_not_a_book_and_is_kept(tmp_path,
     out.mkdir()
     (out / "story.json").write_text("{not json")
     (out / "thesis.txt").write_text("mine")
-    code, err = make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", out)
+    code, _, err = run_make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", out)
     assert code == 2 and "is not a storybook folder" in err and len(err.splitlines()) == 1
     assert sorted(os.listdir(out)) == ["story.json", "thesis.txt"]
 
@@ -120,7 +106,7 @@ def test_a_folder_with_an_invalid_story_json_is_not_a_book_and_is_kept(tmp_path,
 def test_rendering_a_story_folder_in_place_keeps_unrelated_files(tmp_path, capsys):
     folder = story_folder(tmp_path / "s")
     (folder / "notes.txt").write_text("mine")
-    code, err = make(capsys, "--manifest", folder, "--out", folder)
+    code, _, err = run_make(capsys, "--manifest", folder, "--out", folder)
     assert code == 2 and "holds files that are not part of its book (notes.txt)" in err
     assert (folder / "notes.txt").read_text() == "mine" and not (folder / "storybook.pdf").exists()
 
@@ -129,7 +115,7 @@ def test_sigterm_during_make_leaves_the_previous_book_and_no_temporary_folder(tm
     import storybook.book
 
     out = tmp_path / "book"
-    assert make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", out)[0] == 0
+    assert run_make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", out)[0] == 0
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
 
     def terminated(*args, **kwargs):
@@ -137,7 +123,7 @@ def test_sigterm_during_make_leaves_the_previous_book_and_no_temporary_folder(tm
 
     monkeypatch.setattr(storybook.book, "write_html", terminated)
     handler = signal.getsignal(signal.SIGTERM)
-    code, err = make(capsys, "--manifest", tmp_path / "s", "--out", out)
+    code, _, err = run_make(capsys, "--manifest", tmp_path / "s", "--out", out)
     assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and len(err.splitlines()) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert temporary_folders(tmp_path) == []
@@ -147,7 +133,7 @@ def test_sigterm_during_make_leaves_the_previous_book_and_no_temporary_folder(tm
 def test_the_next_make_removes_temporary_folders_a_killed_make_left(tmp_path, capsys):
     dead = abandoned_staging(tmp_path, ".book.storybook-tmp-dead", dead_pid())
     alive = abandoned_staging(tmp_path, ".book.storybook-tmp-alive", os.getppid())
-    code, err = make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", tmp_path / "book")
+    code, _, err = run_make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", tmp_path / "book")
     assert code == 0, err
     assert not dead.exists() and alive.exists()
 

@@ -7,31 +7,14 @@ import errno
 import json
 import math
 import shutil
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from minigpt5_core import MiniGPT5, MiniGPT5Error
 from minigpt5_core.cli import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, run_cli
-from storybook import Page, Story, StorybookError, save_story
-from storybook.cli import main as storybook_main
-
-
-def make(capsys, *args) -> tuple[int, str]:
-    code = storybook_main(["make", *map(str, args)])
-    return code, capsys.readouterr().err
-
-
-def story_folder(folder: Path, **page) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (64, 48), (30, 90, 160)).save(folder / "p1.png")
-    save_story(Story(title="Ok", pages=[Page(text="A cat sat.", image="p1.png")]), folder)
-    if page:
-        data = json.loads((folder / "story.json").read_text())
-        data["pages"][0].update(page)
-        (folder / "story.json").write_text(json.dumps(data))
-    return folder
+from storybook import StorybookError
+from storybook_helpers import run_make, story_folder
 
 
 # ---- the CLI helper: exit codes and one line ----------------------------------------------------
@@ -74,7 +57,7 @@ def test_storybook_reports_a_full_disk_in_one_line_and_keeps_out(tmp_path, capsy
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(storybook.book, "write_html", full_disk)
-    code, err = make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", tmp_path / "book")
+    code, _, err = run_make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", tmp_path / "book")
     assert code == 2 and "the disk is full" in err and len(err.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
 
@@ -137,9 +120,9 @@ def test_a_story_whose_last_page_seed_overflows_fails_before_any_text(tiny_model
 
 
 def test_storybook_checks_seed_and_picture_options_before_loading_a_model(tmp_path, capsys):
-    code, err = make(capsys, "--model", tmp_path / "no-model", "--seed", 2**64 - 1, "--pages", 2)
+    code, _, err = run_make(capsys, "--model", tmp_path / "no-model", "--seed", 2**64 - 1, "--pages", 2)
     assert code == 2 and "--seed 18446744073709551615" in err
-    code, err = make(capsys, "--model", tmp_path / "no-model", "--guidance", "nan")
+    code, _, err = run_make(capsys, "--model", tmp_path / "no-model", "--guidance", "nan")
     assert code == 2 and "guidance must be a finite number" in err
 
 
@@ -167,7 +150,7 @@ def test_a_provenance_nested_too_deeply_is_one_line(tmp_path, capsys):
     text = (folder / "story.json").read_text().replace('"provenance": {}', '"provenance": ' + '{"a": ' * 100_000
                                                        + "1" + "}" * 100_000)
     (folder / "story.json").write_text(text)
-    code, err = make(capsys, "--manifest", folder, "--out", tmp_path / "book")
+    code, _, err = run_make(capsys, "--manifest", folder, "--out", tmp_path / "book")
     assert code == 2 and "nested too deeply" in err and len(err.splitlines()) == 1
 
 
@@ -176,14 +159,15 @@ def test_a_provenance_nested_too_deeply_is_one_line(tmp_path, capsys):
     ({"image": "p\u00001.png"}, "contains a control character"),
 ])
 def test_unprintable_manifest_values_are_one_line(tmp_path, capsys, page, problem):
-    code, err = make(capsys, "--manifest", story_folder(tmp_path / "s", **page), "--out", tmp_path / "book")
+    code, _, err = run_make(capsys, "--manifest", story_folder(tmp_path / "s", **page), "--out", tmp_path / "book")
     assert code == 2 and problem in err and len(err.splitlines()) == 1
     assert not (tmp_path / "book").exists()
 
 
 def test_a_title_that_was_not_utf8_on_the_command_line_is_one_line(tmp_path, capsys):
     title = b"caf\xe9".decode("utf-8", "surrogateescape")  # how Python receives a Latin-1 argument
-    code, err = make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", tmp_path / "b", "--title", title)
+    code, _, err = run_make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", tmp_path / "b",
+                            "--title", title)
     assert code == 2 and "--title: character 4" in err and "is not valid Unicode" in err
 
 

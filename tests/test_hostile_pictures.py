@@ -13,14 +13,8 @@ import pytest
 from PIL import Image
 
 from storybook import BookOptions, Page, Story, save_story, story_from_pages, write_book
-from storybook.cli import main as storybook_main
 from storybook.render_pdf import INSTALL_GUIDE
-
-
-def make(capsys, *args) -> tuple[int, str, str]:
-    code = storybook_main(["make", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
+from storybook_helpers import run_make
 
 
 def folder_with_picture(folder: Path, name: str, data: bytes) -> Path:
@@ -71,7 +65,7 @@ def weasyprint_imported():
     ("text.png", png_with_a_64mb_text_chunk, "is not a readable image, damaged or truncated (Decompressed"),
 ])
 def test_a_picture_that_does_not_decode_completely_stops_the_book(tmp_path, capsys, name, picture, problem):
-    code, _, err = make(capsys, "--manifest", folder_with_picture(tmp_path / "s", name, picture()),
+    code, _, err = run_make(capsys, "--manifest", folder_with_picture(tmp_path / "s", name, picture()),
                         "--out", tmp_path / "book")
     assert code == 2 and problem in err and len(err.splitlines()) == 1
     assert not (tmp_path / "book").exists()
@@ -99,7 +93,7 @@ def test_text_that_does_not_fit_is_reported_in_words_lost(long_texts_book):
 
 def test_without_pango_the_book_is_written_and_the_pdf_reported_skipped(tmp_path, capsys, no_pango):
     folder = folder_with_picture(tmp_path / "s", "p.png", small_png())
-    code, out, err = make(capsys, "--manifest", folder, "--out", tmp_path / "book", "--json")
+    code, out, err = run_make(capsys, "--manifest", folder, "--out", tmp_path / "book", "--json")
     assert code == 0
     assert err.splitlines() == [f"storybook: warning: no PDF written: the PDF needs the native library "
                                 f"libgobject-2.0-0, which is not installed; install Pango as weasyprint's guide "

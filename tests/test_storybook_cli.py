@@ -10,31 +10,14 @@ import pypdf
 import pytest
 from PIL import Image
 
-from storybook import Page, Story, save_story
-from storybook.cli import main
+from storybook_helpers import files, run_make, story_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def story_folder(folder: Path, texts=("A cat sat.", "A dog ran.")) -> Path:
-    """A manifest folder as the ComfyUI node writes it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pages = []
-    for i, text in enumerate(texts, start=1):
-        Image.new("RGB", (64, 48), (40 * i, 80, 120)).save(folder / f"p{i}.png")
-        pages.append(Page(text=text, image=f"p{i}.png", seed=i))
-    save_story(Story(title="Pets", pages=pages), folder)
-    return folder
-
-
-def run(capsys, *args):
-    code = main(["make", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+def pets(tmp_path: Path) -> Path:
+    """The two-page story most tests here render."""
+    return story_folder(tmp_path / "story", ("A cat sat.", "A dog ran."))
 
 
 def leftovers(parent: Path):
@@ -42,7 +25,7 @@ def leftovers(parent: Path):
 
 
 def test_manifest_to_book_writes_everything_and_names_the_pdf_last(tmp_path, capsys):
-    code, out, err = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book")
+    code, out, err = run_make(capsys, "--manifest", pets(tmp_path), "--out", tmp_path / "book")
     assert code == 0, err
     assert {p.name for p in (tmp_path / "book").iterdir()} == {"story.json", "p1.png", "p2.png", "index.html",
                                                               "storybook.pdf", "fonts"}
@@ -51,14 +34,14 @@ def test_manifest_to_book_writes_everything_and_names_the_pdf_last(tmp_path, cap
 
 
 def test_json_flag_prints_one_json_object_ending_with_the_pdf(tmp_path, capsys):
-    code, out, _ = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book", "--json")
+    code, out, _ = run_make(capsys, "--manifest", pets(tmp_path), "--out", tmp_path / "book", "--json")
     data = json.loads(out)
     assert code == 0 and list(data)[-1] == "pdf"
     assert Path(data["pdf"]).is_file() and data["findings"]
 
 
 def test_size_layout_and_bleed_options_reach_the_pdf(tmp_path, capsys):
-    code, _, err = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book",
+    code, _, err = run_make(capsys, "--manifest", pets(tmp_path), "--out", tmp_path / "book",
                        "--size", "6x9in", "--bleed", "0.125in", "--layout", "spread", "--no-cover")
     assert code == 0, err
     reader = pypdf.PdfReader(tmp_path / "book" / "storybook.pdf")
@@ -76,8 +59,8 @@ def test_vist_story_prints_its_pages_in_story_order(tmp_path, capsys):
     for _, pid, _ in steps:
         Image.new("RGB", (32, 32)).save(tmp_path / "photos" / f"{pid}.jpg")
     (tmp_path / "sis.json").write_text(json.dumps({"annotations": annotations}), encoding="utf-8")
-    code, _, err = run(capsys, "--vist", tmp_path / "sis.json", "--images", tmp_path / "photos", "--story-id", "77",
-                       "--out", tmp_path / "book", "--no-cover")
+    code, _, err = run_make(capsys, "--vist", tmp_path / "sis.json", "--images", tmp_path / "photos",
+                            "--story-id", "77", "--out", tmp_path / "book", "--no-cover")
     assert code == 0, err
     reader = pypdf.PdfReader(tmp_path / "book" / "storybook.pdf")
     assert [page.extract_text().split()[0] for page in reader.pages] == ["First.", "Second.", "Third."]
@@ -105,10 +88,10 @@ def escape_folder(folder):
     (None, ["--layout", "comic"], r"argument --layout: invalid choice: 'comic'"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, damage, extra, problem):
-    folder = story_folder(tmp_path / "story")
+    folder = pets(tmp_path)
     if damage:
         damage(folder)
-    code, out, err = run(capsys, "--manifest", folder, "--out", tmp_path / "book", *extra)
+    code, out, err = run_make(capsys, "--manifest", folder, "--out", tmp_path / "book", *extra)
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("storybook: error: ")
     assert re.search(problem, err), err
@@ -117,18 +100,18 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, da
 
 
 def test_failed_run_leaves_the_previous_book_untouched(tmp_path, capsys):
-    folder = story_folder(tmp_path / "story")
-    assert run(capsys, "--manifest", folder, "--out", tmp_path / "book")[0] == 0
+    folder = pets(tmp_path)
+    assert run_make(capsys, "--manifest", folder, "--out", tmp_path / "book")[0] == 0
     before = files(tmp_path / "book")
     remove_picture(folder)
-    assert run(capsys, "--manifest", folder, "--out", tmp_path / "book")[0] == 2
+    assert run_make(capsys, "--manifest", folder, "--out", tmp_path / "book")[0] == 2
     assert files(tmp_path / "book") == before
     assert leftovers(tmp_path) == []
 
 
 def test_successful_run_replaces_a_previous_book(tmp_path, capsys):
-    assert run(capsys, "--manifest", story_folder(tmp_path / "one", ["Old."]), "--out", tmp_path / "book")[0] == 0
-    assert run(capsys, "--manifest", story_folder(tmp_path / "two", ["New.", "Newer."]), "--out",
+    assert run_make(capsys, "--manifest", story_folder(tmp_path / "one", ["Old."]), "--out", tmp_path / "book")[0] == 0
+    assert run_make(capsys, "--manifest", story_folder(tmp_path / "two", ["New.", "Newer."]), "--out",
                tmp_path / "book")[0] == 0
     assert [p["text"] for p in json.loads((tmp_path / "book" / "story.json").read_text())["pages"]] == ["New.",
                                                                                                         "Newer."]
@@ -136,8 +119,8 @@ def test_successful_run_replaces_a_previous_book(tmp_path, capsys):
 
 
 def test_a_book_can_be_rendered_again_in_place(tmp_path, capsys):
-    folder = story_folder(tmp_path / "book")
-    code, _, err = run(capsys, "--manifest", folder, "--out", folder, "--size", "8x8in")
+    folder = story_folder(tmp_path / "book", ("A cat sat.", "A dog ran."))
+    code, _, err = run_make(capsys, "--manifest", folder, "--out", folder, "--size", "8x8in")
     assert code == 0, err
     media = pypdf.PdfReader(folder / "storybook.pdf").pages[0].mediabox
     assert (float(media.width), float(media.height)) == pytest.approx((576, 576), abs=0.01)
@@ -147,7 +130,7 @@ def test_a_book_can_be_rendered_again_in_place(tmp_path, capsys):
 def test_folder_of_other_files_is_never_replaced(tmp_path, capsys):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "holiday.jpg").write_bytes(b"precious")
-    code, _, err = run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "photos")
+    code, _, err = run_make(capsys, "--manifest", pets(tmp_path), "--out", tmp_path / "photos")
     assert code == 2 and "is not a storybook folder" in err
     assert (tmp_path / "photos" / "holiday.jpg").read_bytes() == b"precious"
 
@@ -157,13 +140,13 @@ def test_no_arguments_without_a_bundled_model_explains_what_to_pass(tmp_path, ca
 
     monkeypatch.setattr(storybook.cli, "default_model_dir", lambda: None)
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys)
+    code, _, err = run_make(capsys)
     assert code == 2
     assert "--manifest DIR" in err and "--vist FILE --images DIR" in err and "--model MODEL_DIR" in err
 
 
 def test_two_inputs_at_once_are_refused(tmp_path, capsys):
-    code, _, err = run(capsys, "--manifest", tmp_path, "--model", tmp_path)
+    code, _, err = run_make(capsys, "--manifest", tmp_path, "--model", tmp_path)
     assert code == 2 and "give one input" in err
 
 
@@ -182,7 +165,7 @@ def test_no_arguments_makes_a_book_with_the_bundled_model(tmp_path, capsys, monk
 
     assert default_model_dir() is not None, "the bundled shapes-world model is missing from minigpt5_core/assets"
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run(capsys)
+    code, out, _ = run_make(capsys)
     assert code == 0
     book = tmp_path / "storybook-out"
     assert out.strip().splitlines()[-1].endswith("storybook.pdf")
@@ -192,23 +175,23 @@ def test_no_arguments_makes_a_book_with_the_bundled_model(tmp_path, capsys, monk
 
 def test_rerendering_a_book_keeps_its_own_options_unless_changed(tmp_path, capsys):
     book = tmp_path / "book"
-    assert run(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", book, "--layout", "spread",
+    assert run_make(capsys, "--manifest", pets(tmp_path), "--out", book, "--layout", "spread",
                "--size", "8x8in")[0] == 0
-    assert run(capsys, "--manifest", book, "--out", book)[0] == 0
+    assert run_make(capsys, "--manifest", book, "--out", book)[0] == 0
     assert len(pypdf.PdfReader(book / "storybook.pdf").pages) == 5  # cover + 2 spreads, still 8x8in
     assert json.loads((book / "story.json").read_text())["book"]["size"] == "8x8in"
-    assert run(capsys, "--manifest", book, "--out", book, "--layout", "image-above-text")[0] == 0
+    assert run_make(capsys, "--manifest", book, "--out", book, "--layout", "image-above-text")[0] == 0
     assert json.loads((book / "story.json").read_text())["book"]["layout"] == "image-above-text"
 
 
 def test_a_books_recorded_options_are_checked_like_command_line_options(tmp_path, capsys):
-    folder = story_folder(tmp_path / "story")
+    folder = pets(tmp_path)
     story = json.loads((folder / "story.json").read_text())
     story["book"] = {"layout": "comic"}
     (folder / "story.json").write_text(json.dumps(story))
-    code, _, err = run(capsys, "--manifest", folder, "--out", tmp_path / "book")
+    code, _, err = run_make(capsys, "--manifest", folder, "--out", tmp_path / "book")
     assert code == 2 and "unknown layout 'comic'" in err and len(err.splitlines()) == 1
     story["book"] = {"cover": "yes"}
     (folder / "story.json").write_text(json.dumps(story))
-    code, _, err = run(capsys, "--manifest", folder, "--out", tmp_path / "book")
+    code, _, err = run_make(capsys, "--manifest", folder, "--out", tmp_path / "book")
     assert code == 2 and "field 'cover' has the wrong type" in err

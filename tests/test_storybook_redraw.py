@@ -9,12 +9,9 @@ import pytest
 from safetensors.numpy import load_file
 
 from storybook.cli import main
+from storybook_helpers import files
 
 pytest.importorskip("minigpt5_core.modeling.model", reason="minigpt5_core (the model library) is not importable")
-
-
-def files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def manifest(folder: Path) -> dict:
