@@ -13,9 +13,10 @@ OLDEST_VENV  ?= .cache/venv-oldest
 OLDEST_PY    := $(OLDEST_VENV)/bin/python
 OLDEST_STAMP := $(OLDEST_VENV)/.installed-stamp
 OLDEST_SET   := "transformers==4.57.*" "peft==0.18.*" "diffusers==0.35.*" "accelerate==1.0.*" "tokenizers==0.22.*"
-OLDEST_TESTS := tests/test_core_generation.py tests/test_core_checkpoint.py tests/test_core_prompts.py \
-                tests/test_core_training.py tests/test_convert_official.py tests/test_storybook_generate.py \
-                tests/test_comfy_nodes.py tests/test_comfy_workflows.py tests/test_quantize.py
+OLDEST_TESTS := tests/core/test_core_generation.py tests/core/test_core_checkpoint.py tests/core/test_core_prompts.py \
+                tests/core/test_core_training.py tests/core/test_convert_official.py \
+                tests/storybook/test_storybook_generate.py tests/comfy/test_comfy_nodes.py \
+                tests/comfy/test_comfy_workflows.py tests/core/test_quantize.py
 
 .PHONY: setup demo test test-slow test-server test-oldest bench clean
 

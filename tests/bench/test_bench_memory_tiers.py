@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("bitsandbytes")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import memory_tiers  # noqa: E402
 

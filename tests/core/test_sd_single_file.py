@@ -1,6 +1,6 @@
 """SD 2.1-base from ONE original-layout checkpoint file (the one ComfyUI loads), offline.
 
-The files are written here with random weights (tests/sd_single_file.py): an SD2-family UNet cut to one level
+The files are written here with random weights (tests/support/sd_single_file.py): an SD2-family UNet cut to one level
 plus a full-size SD VAE, in the CompVis/LDM key layout of `v2-1_512-ema-pruned.safetensors`.
 """
 

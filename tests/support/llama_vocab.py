@@ -25,7 +25,7 @@ LCPP_VERSION = "0.3.36"
 SDIST = f"llama_cpp_python-{LCPP_VERSION}.tar.gz"
 GGUF_NAME = "ggml-vocab-llama-spm.gguf"
 MEMBER_DIR = f"llama_cpp_python-{LCPP_VERSION}/vendor/llama.cpp/models/"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("MINIGPT5_TEST_CACHE", REPO_ROOT / ".cache")) / "llama-vocab"
 
 

@@ -1,4 +1,4 @@
-"""Fixtures around LLaMA's real vocabulary (tests/llama_vocab.py): built once per session."""
+"""Fixtures around LLaMA's real vocabulary (tests/support/llama_vocab.py): built once per session."""
 
 from __future__ import annotations
 

@@ -3,4 +3,4 @@
 import json
 from pathlib import Path
 
-GOLDEN = json.loads((Path(__file__).parent / "golden" / "official_minigpt5.json").read_text(encoding="utf-8"))
+GOLDEN = json.loads((Path(__file__).resolve().parents[1] / "golden" / "official_minigpt5.json").read_text(encoding="utf-8"))

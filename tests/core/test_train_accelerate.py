@@ -22,7 +22,7 @@ from minigpt5_core.data.shapes_export import write_shapes_cc3m_tsv, write_shapes
 from minigpt5_core.shapes import ShapesWorld
 from minigpt5_core.train.trainer import ShutdownStuck, TrainConfig, _end_training, main, weights_digest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

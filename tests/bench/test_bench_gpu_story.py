@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("bitsandbytes")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import gpu_story  # noqa: E402
 

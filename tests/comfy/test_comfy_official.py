@@ -1,10 +1,10 @@
 """Inside a real ComfyUI 0.3.75: official files loaded directly by LoadMiniGPT5, and SD 2.1-base single files.
 
-Official files: written here with the official key names (tests/official_files.py, narrow widths) into
+Official files: written here with the official key names (tests/support/official_files.py, narrow widths) into
 models/minigpt5/<name>/; LoadMiniGPT5 lists the folder as "<name> (official, converts on first load)",
 converts it on first load into <name>/minigpt5-converted/ with a progress bar, and reuses it afterwards.
 
-SD single files: the random SD2-shaped checkpoint of tests/sd_single_file.py (what `ImageGenerator.from_single_file`
+SD single files: the random SD2-shaped checkpoint of tests/support/sd_single_file.py (what `ImageGenerator.from_single_file`
 and `storybook make --sd` read) must be the layout ComfyUI's own CheckpointLoaderSimple reads, with the same maths.
 """
 

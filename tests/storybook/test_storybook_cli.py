@@ -12,7 +12,7 @@ from PIL import Image
 
 from storybook_helpers import files, run_make, story_folder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pets(tmp_path: Path) -> Path:

@@ -18,7 +18,7 @@ import json
 import re
 from pathlib import Path
 
-SD21_ASSETS = Path(__file__).resolve().parent.parent / "minigpt5_core" / "assets" / "sd21-base"
+SD21_ASSETS = Path(__file__).resolve().parents[2] / "minigpt5_core" / "assets" / "sd21-base"
 
 
 def unet_config(levels: int = 1, layers_per_block: int = 1) -> dict:
