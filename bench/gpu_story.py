@@ -27,7 +27,7 @@ from PIL import Image
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config
 from minigpt5_core.modeling.generation import SamplingSettings
-from minigpt5_core.modeling.llm import QUANTIZE_TIERS, LLMQuantizer
+from minigpt5_core.modeling.quantize import QUANTIZE_TIERS, LLMQuantizer
 
 from memory_tiers import GIB, kv_bytes, state_bytes  # bench/ is the script's folder
 

@@ -12,12 +12,14 @@ each new token the same, recomputing costs it the whole history. The tiny preset
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import torch
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config
 from minigpt5_core.modeling.generation import DecodingSession
+from minigpt5_core.modeling.story import write_story
 
 
 class RecomputingSession(DecodingSession):
@@ -41,16 +43,12 @@ class RecomputingSession(DecodingSession):
 
 
 def run(model: MiniGPT5, pages: int, session_cls, tokens_per_page: int = 48) -> tuple[float, list[list[int]]]:
-    import minigpt5_core.modeling.model as model_module
-
-    original = model_module.DecodingSession
-    model_module.DecodingSession = session_cls
-    try:
-        start = time.process_time()
-        story = model.story("A little fox finds a lantern.", pages=pages, seed=0, max_new_tokens_per_page=tokens_per_page)
-        return time.process_time() - start, [p.token_ids for p in story]
-    finally:
-        model_module.DecodingSession = original
+    """One story written through the library's story loop with `session_cls` as the decoding session."""
+    settings = model.sampling_settings(max_new_tokens=tokens_per_page, force_image=True)
+    start_session = functools.partial(model.start_session, session_class=session_cls)
+    start = time.process_time()
+    story = write_story(start_session, "A little fox finds a lantern.", pages=pages, settings=settings, seed=0)
+    return time.process_time() - start, [p.token_ids for p in story]
 
 
 def speed_up(model: MiniGPT5, pages: int, repeats: int, tokens_per_page: int) -> tuple[int, float, float]:

@@ -25,7 +25,8 @@ import torch
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config
 from minigpt5_core.config import LLMConfig
-from minigpt5_core.modeling.llm import QUANTIZE_TIERS, LLMQuantizer, llama_config
+from minigpt5_core.modeling.llm import llama_config
+from minigpt5_core.modeling.quantize import QUANTIZE_TIERS, LLMQuantizer
 from minigpt5_core.prompts import NEXT_SCENE_INSTRUCTION
 
 GIB = 2**30

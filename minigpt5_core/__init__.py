@@ -20,10 +20,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from . import _legacy
-
-_legacy.install()
-
 _PUBLIC = {
     "ImageGenerator": ".modeling.diffusion",
     "InterleavedResult": ".modeling.generation",

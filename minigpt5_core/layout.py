@@ -42,7 +42,6 @@ MODEL_FOLDER = (f"a model folder holds {CONFIG_FILE}, {WEIGHTS_FILE} (or model-*
                 f"{WEIGHTS_INDEX}) and {TOKENIZER_DIR}/, as written by MiniGPT5.save_pretrained or "
                 "python -m minigpt5_core.convert")
 
-QUANTIZE_TIERS = ("none", "int8", "nf4")  # how the LLM may be stored on load (modeling.llm does it)
 
 STAGE1_FILE = "stage1_cc3m.ckpt"
 OFFICIAL_LAYOUT = ("an official-files folder holds stage1_cc3m.ckpt, optionally one stage2_*.ckpt, a vicuna*/ folder "

@@ -218,7 +218,7 @@ def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto", qu
     which would drop bitsandbytes' quantization state (README, "Memory tiers")."""
     import comfy.model_patcher
 
-    tiers = core_module("layout").QUANTIZE_TIERS
+    tiers = core_module("modeling.quantize").QUANTIZE_TIERS
     if quantize not in tiers:
         raise core().MiniGPT5Error(f"quantize must be one of {', '.join(tiers)}, got {quantize!r}")
     if dtype not in DTYPES:
@@ -276,7 +276,7 @@ class LoadMiniGPT5:
                                "needs memory. cpu: always run on the CPU (keeps the GPU for Stable Diffusion)."}),
             },
             "optional": {
-                "quantize": (list(core_module("layout").QUANTIZE_TIERS), {"default": "none", "tooltip": QUANTIZE_TOOLTIP}),
+                "quantize": (list(core_module("modeling.quantize").QUANTIZE_TIERS), {"default": "none", "tooltip": QUANTIZE_TOOLTIP}),
             },
         }
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from minigpt5_core.cli import ArgumentParser, run_cli
 from minigpt5_core.errors import MiniGPT5Error
-from minigpt5_core.layout import QUANTIZE_TIERS
+from minigpt5_core.modeling.quantize import QUANTIZE_TIERS
 
 from storybook.book import BookResult, StoryInput, from_manifest, write_book
 from storybook.errors import StorybookError

@@ -33,7 +33,6 @@ from ..io.folder import check_model_target, write_config, write_folder
 from ..io.readers import read_pickle
 from ..io.weights import DEFAULT_SHARD_BYTES, write_weights
 from ..layout import CONFIG_FILE, CONVERSION_FILE, TOKENIZER_DIR, OfficialPaths
-from ..modeling.llm import wrap_adapter
 from ..modeling.model import MiniGPT5
 from ..modeling.pretrained import model_state
 from ..tokens import add_new_tokens, check_tokenizer, new_tokens
@@ -304,7 +303,7 @@ def convert(
         skeleton = MiniGPT5(config, tokenizer=None)
     adapter_stage = None
     if main_stage == 2 and not options.merge_lora:
-        wrap_adapter(skeleton, 2)
+        skeleton.wrap_adapter(2)
         adapter_stage = 2
     expected = {k: tuple(v.shape) for k, v in model_state(skeleton).items()}
     del skeleton

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache, PreTrainedTokenizerBase, StaticCache
 from transformers.generation.logits_process import (
+    LogitsProcessor,
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
     TemperatureLogitsWarper,
@@ -121,6 +122,57 @@ class SamplingSettings:
             raise MiniGPT5Error(f"voken_forcing must be one of {', '.join(VOKEN_FORCING)}, not {self.voken_forcing!r}")
 
 
+class VokenMask(LogitsProcessor):
+    """Tokens a turn never samples: [IMG1]..[IMG7] and <ImageHere> (turn-end forcing feeds the group after
+    [IMG0]); and [IMG0] again once a forced turn has its one picture. The official forcing masks nothing."""
+
+    def __init__(self, settings: SamplingSettings, ids: SpecialIds, result: InterleavedResult, device: torch.device):
+        official = settings.voken_forcing == "official"
+        # built once: indexing with a list converts it on every token
+        self.never_sampled = torch.tensor([] if official else [*ids.vokens[1:], ids.image_placeholder],
+                                          dtype=torch.long, device=device)
+        self.one_picture = settings.force_image and not official
+        self.first_voken = ids.first_voken
+        self.result = result
+
+    def __call__(self, input_ids: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.clone()
+        scores[:, self.never_sampled] = float("-inf")
+        if self.one_picture and self.result.num_images:
+            scores[:, self.first_voken] = float("-inf")
+        return scores
+
+
+class OfficialVokenForcing(LogitsProcessor):
+    """The official sampler's forcing (generation_helper.py, force_generation): until the turn has a picture,
+    [IMG0] scores ten times the best score, after the other processors."""
+
+    def __init__(self, first_voken: int, result: InterleavedResult):
+        self.first_voken = first_voken
+        self.result = result
+
+    def __call__(self, input_ids: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor:
+        if not self.result.num_images:
+            scores[:, self.first_voken] = 10 * scores.max()
+        return scores
+
+
+def turn_processors(settings: SamplingSettings, ids: SpecialIds, result: InterleavedResult,
+                    device: torch.device) -> LogitsProcessorList:
+    """The logits processors of one turn, in transformers' form and order: the voken rules, the repetition
+    penalty, temperature and top-p; the official forcing last. `result` is the turn being written."""
+    processors = LogitsProcessorList([VokenMask(settings, ids, result, device)])
+    if settings.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
+    if settings.temperature > 0:
+        processors.append(TemperatureLogitsWarper(settings.temperature))
+        if settings.top_p < 1.0:
+            processors.append(TopPLogitsWarper(settings.top_p))
+    if settings.force_image and settings.voken_forcing == "official":
+        processors.append(OfficialVokenForcing(ids.first_voken, result))
+    return processors
+
+
 def compiled_decode_step(llm: torch.nn.Module) -> Callable:
     """`torch.compile` of the LLM's forward for one-token steps, kept on the LLM so that every session of a
     model reuses it (compiling takes seconds to minutes). "reduce-overhead" replays CUDA graphs on a GPU."""
@@ -188,76 +240,67 @@ class DecodingSession:
         settings.validate()
         if self.last_logits is None:
             raise MiniGPT5Error("nothing was fed before sampling; give a prompt")
-        ids = self.ids
-        n_vokens = len(ids.vokens)
-        processors = LogitsProcessorList()
-        penalized = settings.repetition_penalty != 1.0  # only the repetition penalty reads the history
-        if penalized:
-            processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
-        if settings.temperature > 0:
-            processors.append(TemperatureLogitsWarper(settings.temperature))
-            if settings.top_p < 1.0:
-                processors.append(TopPLogitsWarper(settings.top_p))
-        official = settings.voken_forcing == "official"
-        never_sampled = torch.tensor([] if official else [*ids.vokens[1:], ids.image_placeholder], dtype=torch.long,
-                                     device=self.last_logits.device)  # built once: indexing with a list converts per token
-
         result = InterleavedResult()
+        processors = turn_processors(settings, self.ids, result, self.last_logits.device)
         text_ids: list[int] = []
-        generated: list[int] = []
-
-        def close_text() -> None:
-            text = _printable(self.tokenizer.decode(text_ids, skip_special_tokens=True))
-            text = text.replace(settings.stop_text, " ").strip().rstrip("#").strip()
-            if text:
-                result.segments.append(TextSegment(text))
-            text_ids.clear()
-
-        while len(generated) < settings.max_new_tokens:
-            logits = self.last_logits.clone()
-            logits[:, never_sampled] = float("-inf")
-            if settings.force_image and result.num_images and not official:
-                logits[:, ids.first_voken] = float("-inf")  # exactly one image when forced
-            history = torch.tensor([generated], dtype=torch.long, device=logits.device) if penalized else None
-            scores = processors(history, logits)
-            if official and settings.force_image and not result.num_images:
-                scores[:, ids.first_voken] = 10 * scores.max()  # generation_helper.py, force_generation
-            token = self._pick(scores, settings.temperature, generator)
-
-            ends_turn = token == ids.eos or self._completes_stop(text_ids, token, settings.stop_text)
-            out_of_budget = settings.max_new_tokens - len(generated) <= n_vokens
-            if settings.force_image and not official and not result.num_images and (ends_turn or out_of_budget):
-                token, ends_turn = ids.first_voken, False
-            if token == ids.first_voken and len(generated) + n_vokens > settings.max_new_tokens:
+        while len(result.token_ids) < settings.max_new_tokens:
+            token = self.next_token(processors, result.token_ids, settings, generator)
+            ends_turn = token == self.ids.eos or self._completes_stop(text_ids, token, settings.stop_text)
+            token, ends_turn = self._force_picture(token, ends_turn, settings, result)
+            if token == self.ids.first_voken and len(result.token_ids) + len(self.ids.vokens) > settings.max_new_tokens:
                 break  # no room for a whole voken group: stop instead of leaving half an image
-
             if ends_turn:
-                generated.append(token)
                 result.token_ids.append(token)
-                if token != ids.eos:
+                if token != self.ids.eos:
                     self.feed_tokens([token])
-                if on_token:
-                    on_token(len(generated))
-                break
-
-            if token == ids.first_voken:
-                close_text()
-                producer_state = self.last_hidden
-                group = list(ids.vokens)
-                states = self.feed_tokens(group)
-                hidden = torch.cat([producer_state, states[0, : n_vokens - 1]], dim=0)
-                result.segments.append(VokenSegment(hidden.float().cpu()))
-                generated.extend(group)
-                result.token_ids.extend(group)
+            elif token == self.ids.first_voken:
+                self._close_text(text_ids, result, settings.stop_text)
+                self._feed_voken_group(result)
             else:
                 text_ids.append(token)
-                generated.append(token)
                 result.token_ids.append(token)
                 self.feed_tokens([token])
             if on_token:
-                on_token(len(generated))
-        close_text()
+                on_token(len(result.token_ids))
+            if ends_turn:
+                break
+        self._close_text(text_ids, result, settings.stop_text)
         return result
+
+    def next_token(self, processors: LogitsProcessorList, generated: list[int], settings: SamplingSettings,
+                   generator: torch.Generator) -> int:
+        """The next token from the last logits, through the turn's processors (`turn_processors`)."""
+        penalized = settings.repetition_penalty != 1.0  # only the repetition penalty reads the history
+        history = torch.tensor([generated], dtype=torch.long, device=self.last_logits.device) if penalized else None
+        return self._pick(processors(history, self.last_logits), settings.temperature, generator)
+
+    def _force_picture(self, token: int, ends_turn: bool, settings: SamplingSettings,
+                       result: InterleavedResult) -> tuple[int, bool]:
+        """Turn-end forcing: a forced turn that would end, or run out of room, without a picture starts one."""
+        if not settings.force_image or settings.voken_forcing == "official" or result.num_images:
+            return token, ends_turn
+        out_of_budget = settings.max_new_tokens - len(result.token_ids) <= len(self.ids.vokens)
+        if ends_turn or out_of_budget:
+            return self.ids.first_voken, False
+        return token, ends_turn
+
+    def _feed_voken_group(self, result: InterleavedResult) -> None:
+        """Feed [IMG0]..[IMG7] in one step and keep the picture's features: the state that produced [IMG0]
+        plus the states at [IMG0]..[IMG6] (the positions that predict the group)."""
+        producer_state = self.last_hidden
+        group = list(self.ids.vokens)
+        states = self.feed_tokens(group)
+        hidden = torch.cat([producer_state, states[0, : len(group) - 1]], dim=0)
+        result.segments.append(VokenSegment(hidden.float().cpu()))
+        result.token_ids.extend(group)
+
+    def _close_text(self, text_ids: list[int], result: InterleavedResult, stop_text: str) -> None:
+        """The text sampled since the last picture becomes a segment (without the stop text)."""
+        text = _printable(self.tokenizer.decode(text_ids, skip_special_tokens=True))
+        text = text.replace(stop_text, " ").strip().rstrip("#").strip()
+        if text:
+            result.segments.append(TextSegment(text))
+        text_ids.clear()
 
     @staticmethod
     def _pick(scores: torch.Tensor, temperature: float, generator: torch.Generator) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from PIL import Image
@@ -24,8 +23,9 @@ from ..prompts import TrainingSample, chat_message
 from ..tokens import IMAGE_PLACEHOLDER, SpecialIds, add_new_tokens, check_tokenizer
 from .diffusion import ImageGenerator
 from .generation import DecodingSession, InterleavedResult, SamplingSettings, TokenCallback, check_seeds
-from .llm import build_llm
+from .llm import add_adapter, build_llm, merge_adapter
 from .mapper import VokenMapper
+from .pretrained import PretrainedMixin
 from .story import StoryResult, write_story
 from .vision import ImageEncoder, preprocess_images
 
@@ -47,7 +47,7 @@ def check_picture_settings(steps: int, guidance: float, height: int, width: int)
             raise MiniGPT5Error(f"{name} must be a multiple of 8 in 8..{MAX_PICTURE_SIDE} pixels, got {side!r}")
 
 
-class MiniGPT5(nn.Module):
+class MiniGPT5(PretrainedMixin, nn.Module):
     def __init__(
         self, config: MiniGPT5Config, tokenizer: PreTrainedTokenizerBase | None,
         image_generator: ImageGenerator | None = None,
@@ -88,18 +88,25 @@ class MiniGPT5(nn.Module):
             model = cls(config, tokenizer, generator)
         return model.eval()
 
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, **kwargs) -> "MiniGPT5":
-        """Load a folder written by `save_pretrained` (see `modeling/pretrained.py`, `load_pretrained`, for options)."""
-        from .pretrained import load_pretrained
+    # `save_pretrained` / `from_pretrained` come from PretrainedMixin (pretrained.py).
 
-        return load_pretrained(cls, folder, **kwargs)
+    def wrap_adapter(self, stage: int) -> None:
+        """Put the training stage's peft adapter around the LLM, merging an earlier stage's adapter first."""
+        if self.adapter_stage == stage:
+            return
+        if self.adapter_stage is not None and self.adapter_stage > stage:
+            raise MiniGPT5Error(f"the model already carries stage-{self.adapter_stage} adapters; stage {stage} comes before it")
+        self.merge_adapters()
+        rows = self.special_ids.new_rows if self.special_ids else list(
+            range(self.config.llm.vocab_size - self.config.num_vokens - 1, self.config.llm.vocab_size))
+        self.llm = add_adapter(self.llm, stage, self.config.llm, rows, stage1_lora=self.config.training.stage1_lora)
+        self.adapter_stage = stage
 
-    def save_pretrained(self, folder: str | Path) -> None:
-        """Write config.json, model.safetensors, tokenizer/ and (if present) sd/ into `folder`."""
-        from .pretrained import save_pretrained
-
-        save_pretrained(self, folder)
+    def merge_adapters(self) -> None:
+        """Fold the LLM's peft adapter, if any, into plain weights (for inference or export)."""
+        if self.adapter_stage is not None:
+            self.llm = merge_adapter(self.llm)
+            self.adapter_stage = None
 
     @property
     def device(self) -> torch.device:
@@ -183,8 +190,12 @@ class MiniGPT5(nn.Module):
 
     def start_session(
         self, prompt: str, images: Sequence[Image.Image] = (), *, template: bool = True, reserve: int = 0,
+        session_class: type[DecodingSession] = DecodingSession,
     ) -> DecodingSession:
         """Feed the prompt (chat template unless `template=False`) and return the session to sample from.
+
+        `session_class` is the decoding loop to use: a subclass that records or changes how the LLM is fed (the
+        KV-cache bench's cache-less baseline) plugs in here.
 
         Over-long history: when the images (given without placeholders) and the text would leave fewer
         than `reserve` positions for the answer, the OLDEST images are dropped, with a warning.
@@ -193,7 +204,7 @@ class MiniGPT5(nn.Module):
         images = self._fit_history(prompt, list(images), reserve) if template else list(images)
         text = self.chat_text(prompt, len(images)) if template else prompt
         gen = self.config.generation
-        session = DecodingSession(
+        session = session_class(
             self.llm, self.embed_tokens, self.tokenizer, ids, self.config.llm.max_position_embeddings,
             static_cache=gen.static_cache, compile_decode=gen.compile_decode,
         )
@@ -221,7 +232,11 @@ class MiniGPT5(nn.Module):
             logger.warning(message)
         return kept
 
-    def _settings(self, max_new_tokens, temperature, top_p, repetition_penalty, force_image) -> SamplingSettings:
+    def sampling_settings(
+        self, max_new_tokens: int | None = None, temperature: float | None = None, top_p: float | None = None,
+        repetition_penalty: float | None = None, force_image: bool = False,
+    ) -> SamplingSettings:
+        """The settings of one turn: the given values, the model's `generation` config for those left None."""
         gen = self.config.generation
         return SamplingSettings(
             max_new_tokens=gen.max_new_tokens if max_new_tokens is None else max_new_tokens,
@@ -245,7 +260,7 @@ class MiniGPT5(nn.Module):
         `on_token(n)` is called after every generated token with the count so far; raising from it
         aborts generation (used for progress bars and cancel buttons).
         """
-        settings = self._settings(max_new_tokens, temperature, top_p, repetition_penalty, force_image)
+        settings = self.sampling_settings(max_new_tokens, temperature, top_p, repetition_penalty, force_image)
         settings.validate()
         check_seeds(seed)
         session = self.start_session(prompt, list(images or []), template=template, reserve=settings.max_new_tokens)
@@ -262,11 +277,11 @@ class MiniGPT5(nn.Module):
 
         The settings and `seed` are checked before any text is written; page i's picture is meant to be drawn
         with seed + i, so every one of those seeds must be valid too."""
-        settings = self._settings(max_new_tokens_per_page, temperature, top_p, repetition_penalty, True)
+        settings = self.sampling_settings(max_new_tokens_per_page, temperature, top_p, repetition_penalty, True)
         settings.validate()
         check_seeds(seed, pages)
-        return write_story(self, opening, pages=pages, settings=settings, seed=seed, images=list(images or []),
-                           on_token=on_token)
+        return write_story(self.start_session, opening, pages=pages, settings=settings, seed=seed,
+                           images=list(images or []), on_token=on_token)
 
     # ---- vokens -> conditioning -> pictures -----------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""`MiniGPT5.save_pretrained` / `from_pretrained`: symmetric, like diffusers' (file names in `layout`).
+"""`save_pretrained` / `from_pretrained` as a mixin of the composed model: symmetric, like diffusers' `ModelMixin`
+(file names in `layout`). The mixin knows the parts by name (encoder, llm, mapper, image_generator), never the
+class that composes them, so nothing here imports `model.py`.
 
 Loading checks everything a user can get wrong (missing files, wrong tokenizer, keys or shapes that do not
 match the config) and says what to do about it. It streams: the model is built with its parameters on the
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import torch
 from accelerate import init_empty_weights
@@ -23,32 +25,17 @@ from ..io.folder import read_config, write_config, write_folder
 from ..io.weights import DEFAULT_SHARD_BYTES, SafetensorsReader, check_state, write_weights
 from ..layout import GENERATOR_DIR, TOKENIZER_DIR, WEIGHTS_INDEX, weight_files
 from .diffusion import ImageGenerator
-from .llm import LLMQuantizer, wrap_adapter
-
-if TYPE_CHECKING:
-    from .model import MiniGPT5
+from .quantize import LLMQuantizer
 
 PARTS = ("encoder", "llm", "mapper", "image_generator")
 
 DeviceSpec = str | torch.device | Mapping[str, str | torch.device] | None
+Model = TypeVar("Model", bound="PretrainedMixin")
 
 
-def model_state(model: "MiniGPT5") -> dict[str, torch.Tensor]:
+def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """What a model folder stores: every tensor but the image generator's (it is saved as its own sd/ folder)."""
     return {k: v for k, v in model.state_dict().items() if not k.startswith("image_generator.")}
-
-
-def save_pretrained(model: "MiniGPT5", folder: str | Path, *, max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> None:
-    """Write the model folder atomically: a reader never sees a half-written model."""
-
-    def fill(staging: Path) -> None:
-        write_config(staging, model.config, model.adapter_stage)
-        write_weights(model_state(model).items(), staging, max_shard_bytes)
-        if model.tokenizer is not None:
-            model.tokenizer.save_pretrained(staging / TOKENIZER_DIR)
-        if model.image_generator is not None:
-            model.image_generator.save(staging / GENERATOR_DIR)
-
-    write_folder(folder, fill)
 
 
 def _part_devices(device: DeviceSpec) -> dict[str, torch.device]:
@@ -61,7 +48,7 @@ def _part_devices(device: DeviceSpec) -> dict[str, torch.device]:
     return {part: torch.device(device.get(part, "cpu")) for part in PARTS}
 
 
-def _restore_unsaved_buffers(model: "MiniGPT5") -> None:
+def _restore_unsaved_buffers(model: torch.nn.Module) -> None:
     """Re-create the non-persistent buffers that stayed on the meta device during a streaming load.
 
     Buffers that modules compute in __init__ (LLaMA's rotary `inv_freq`) were built for real, because
@@ -91,18 +78,42 @@ def check_generator(generator: ImageGenerator, config: MiniGPT5Config, source: s
         )
 
 
+class PretrainedMixin:
+    """Saving and loading of a model made of the parts in PARTS, with `config`, `tokenizer`, `adapter_stage`
+    and `wrap_adapter(stage)`; the class is built as `cls(config, tokenizer, image_generator)`."""
+
+    def save_pretrained(self, folder: str | Path, *, max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> None:
+        """Write config.json, the weights (sharded above `max_shard_bytes`), tokenizer/ and (if present) sd/ into
+        `folder`, atomically: a reader never sees a half-written model."""
+
+        def fill(staging: Path) -> None:
+            write_config(staging, self.config, self.adapter_stage)
+            write_weights(model_state(self).items(), staging, max_shard_bytes)
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(staging / TOKENIZER_DIR)
+            if self.image_generator is not None:
+                self.image_generator.save(staging / GENERATOR_DIR)
+
+        write_folder(folder, fill)
+
+    @classmethod
+    def from_pretrained(cls: type[Model], folder: str | Path, **options) -> Model:
+        """Load a folder written by `save_pretrained`; `load_pretrained` documents the options."""
+        return load_pretrained(cls, folder, **options)
+
+
 def load_pretrained(
-    cls: type["MiniGPT5"], folder: str | Path, *, device: DeviceSpec = None,
+    cls: type[Model], folder: str | Path, *, device: DeviceSpec = None,
     dtype: torch.dtype | None = None, with_image_generator: bool = True,
     image_generator: ImageGenerator | str | Path | None = None, quantize: str = "none",
-) -> "MiniGPT5":
+) -> Model:
     """Load a model folder. `with_image_generator=False` skips sd/ (ComfyUI brings its own SD).
 
     `device` is one device, or a mapping such as {"encoder": "cuda:1", "llm": "cuda:0", "mapper": "cuda:0"}
     (parts not named stay on the CPU). Each tensor goes straight to its device in `dtype`.
     `image_generator` replaces the folder's sd/: an `ImageGenerator`, or the path of a local Stable Diffusion
     2.1-base diffusers folder or single checkpoint file (e.g. v2-1_512-ema-pruned.safetensors).
-    `quantize` ("none", "int8", "nf4": `llm.QUANTIZE_TIERS`) stores the LLM's linear layers in bitsandbytes
+    `quantize` ("none", "int8", "nf4": `quantize.QUANTIZE_TIERS`) stores the LLM's linear layers in bitsandbytes
     8-bit or 4-bit as they stream in (nf4 computes in `dtype`); the vision tower, mapper, embeddings and
     lm_head keep `dtype`. Nothing quantized is ever written to disk: the folder stays the bf16/fp16 one.
     """
@@ -131,7 +142,7 @@ def load_pretrained(
         model = cls(config, tokenizer, generator)
     quantizer.prepare(model.llm)
     if adapter_stage is not None:
-        wrap_adapter(model, adapter_stage)
+        model.wrap_adapter(adapter_stage)
     source = str(files[0] if len(files) == 1 else folder / WEIGHTS_INDEX)
     check_state(model_state(model), found, source)
     devices = _part_devices(device)

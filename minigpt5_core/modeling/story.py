@@ -8,19 +8,19 @@ to end with a voken group, and a page that still has none raises `NoPictureError
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
 from ..errors import MiniGPT5Error, NoPictureError
 from ..prompts import NEXT_SCENE_INSTRUCTION, chat_turn
-from .generation import InterleavedResult, SamplingSettings, TokenCallback
+from .generation import DecodingSession, InterleavedResult, SamplingSettings, TokenCallback
 
-if TYPE_CHECKING:
-    from .model import MiniGPT5
+# (prompt, pictures, reserve) -> a session with the prompt fed and `reserve` positions left for the answer:
+# `MiniGPT5.start_session`, or a bench's or test's own way to start one.
+SessionFactory = Callable[..., DecodingSession]
 
 
 @dataclass
@@ -55,16 +55,19 @@ class StoryResult:
 
 
 def write_story(
-    model: "MiniGPT5", opening: str, *, pages: int, settings: SamplingSettings, seed: int = 0,
+    start_session: SessionFactory, opening: str, *, pages: int, settings: SamplingSettings, seed: int = 0,
     images: Sequence[Image.Image] = (), on_token: TokenCallback | None = None,
 ) -> StoryResult:
-    """Continue `opening` (and optional pictures) for `pages` pages; seeded runs repeat exactly."""
+    """Continue `opening` (and optional pictures) for `pages` pages; seeded runs repeat exactly.
+
+    `start_session(prompt, pictures, reserve=N)` starts the one session the whole story is written in."""
     if pages < 1:
         raise MiniGPT5Error(f"pages must be at least 1, got {pages}")
     settings = dataclasses.replace(settings, force_image=True)  # every page ends with a picture
     stop = settings.stop_text
     first = f"{opening.strip()} {NEXT_SCENE_INSTRUCTION}" if opening and opening.strip() else ""
-    session = model.start_session(first, list(images), reserve=settings.max_new_tokens * pages)
+    session = start_session(first, list(images), reserve=settings.max_new_tokens * pages)
+    tokenizer = session.tokenizer
     generator = torch.Generator(device="cpu").manual_seed(seed)
     results: list[InterleavedResult] = []
     done = 0
@@ -76,8 +79,9 @@ def write_story(
     for page in range(pages):
         if page:
             turn = chat_turn(NEXT_SCENE_INSTRUCTION)
-            ended_with_stop = model.tokenizer.decode(results[-1].token_ids[-3:]).rstrip().endswith(stop)
-            session.feed_tokens(model.text_ids(turn[len(stop):] if ended_with_stop else " " + turn))
+            ended_with_stop = tokenizer.decode(results[-1].token_ids[-3:]).rstrip().endswith(stop)
+            text = turn[len(stop):] if ended_with_stop else " " + turn
+            session.feed_tokens(tokenizer(text, add_special_tokens=False).input_ids)
         result = session.sample_turn(settings, generator, page_progress)
         if result.num_images < 1:
             raise NoPictureError(f"page {page + 1} of the story has no picture (the model produced no voken group "

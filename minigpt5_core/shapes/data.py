@@ -11,10 +11,10 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from ..config import VIST_SYSTEM_PROMPT
+from ..modeling.tiny_tokenizer import train_bpe_tokenizer
 from ..prompts import (
     CC3M_CHAT_INSTRUCTION,
     GEN_INSTRUCTION,
@@ -33,7 +33,6 @@ TRAIN_SEED = 0
 EVAL_SEED = 1
 SIZE = 32
 STORY_PAGES = 5  # pages of a storybook story (the opening line has no picture)
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 PROMPT_STYLE = "v0.1"  # the formats the bundled shapes model was trained with (the toy preset's prompt_style)
 
 
@@ -45,14 +44,7 @@ def build_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
               "An empty picture.", IMAGE_TAG]
     corpus += [describe(world.scene(i)) for i in range(2000)]
     corpus += [" ".join(s.narration for s in world.story(i)) for i in range(2000)]
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    core.train_from_iterator(corpus, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>")
+    return train_bpe_tokenizer(corpus, vocab_size)
 
 
 def pictures(scenes: list[Scene], size: int = SIZE) -> torch.Tensor:

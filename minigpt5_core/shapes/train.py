@@ -36,14 +36,13 @@ from PIL import ImageFilter
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
-from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
+from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, get_linear_schedule_with_warmup
 
 from ..train import stages
 from ..train.losses import compute_losses, text_loss
 from ..config import MiniGPT5Config
 from ..errors import MiniGPT5Error
 from ..modeling.diffusion import ImageGenerator
-from ..modeling.llm import merge_adapters
 from ..modeling.model import MiniGPT5
 from ..modeling.vision import ImageEncoder, preprocess_images
 from . import data
@@ -97,13 +96,6 @@ def _optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
     schedule.step()
 
 
-def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up, then linear decay to zero (the official schedule)."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / total) if s >= warmup
-        else (s + 1) / warmup)
-
-
 # ---- the image generator (Stable Diffusion analog) ---------------------------------------------------
 
 
@@ -119,7 +111,7 @@ def train_vae(out: Path, steps: int, seed: int = 0) -> None:
                         layers_per_block=1, norm_num_groups=8, sample_size=data.SIZE)
     pool = data.pictures(data.caption_scenes(6000))
     optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
-    schedule = _schedule(optimizer, 50, steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, 50, steps)
     gen = torch.Generator().manual_seed(seed)
     vae.train()
     with tqdm(range(steps), desc="vae", unit="step") as bar:
@@ -176,7 +168,7 @@ def train_generator(out: Path, vae_dir: Path, tokenizer_dir: Path, config: MiniG
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
-    schedule = _schedule(optimizer, 100, steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, 100, steps)
     gen, rng = torch.Generator().manual_seed(seed), random.Random(seed)
     alphas = generator.scheduler.alphas_cumprod
     unet.train()
@@ -245,7 +237,7 @@ def train_vision(out: Path, config: MiniGPT5Config, steps: int, seed: int = 0) -
     scenes = [world.scene(i) for i in range(8000)] + [()] * 80
     params = [p for n, p in encoder.named_parameters() if not n.startswith("proj.")] + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
-    schedule = _schedule(optimizer, 50, steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, 50, steps)
     encoder.train()
     with tqdm(range(steps), desc="vision encoder", unit="step") as bar:
         for step in bar:
@@ -303,7 +295,7 @@ def lm_round(model: MiniGPT5, steps: int, seed: int, desc: str) -> None:
     model.llm.requires_grad_(True)
     params = list(model.encoder.proj.parameters()) + list(model.llm.parameters())
     optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
-    schedule = _schedule(optimizer, 100, steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, 100, steps)
     world, rng = ShapesWorld(data.TRAIN_SEED), random.Random(seed)
     model.train()
     model.encoder.eval()  # frozen: no Q-Former dropout
@@ -327,7 +319,7 @@ def _run_stage(model: MiniGPT5, stage: int, steps: int, sampler, seed: int, desc
     cfg = model.config.training
     groups = stages.parameter_groups(model, stage)
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, eps=cfg.adam_eps)
-    schedule = _schedule(optimizer, cfg.warmup_steps, steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps)
     params = [p for g in groups for p in g["params"]]
     gen = torch.Generator().manual_seed(seed)
     model.train()
@@ -384,7 +376,7 @@ def train_variant(out: Path, lm_dir: Path, generator_dir: Path, config: MiniGPT5
             rng.seed(seed + r)
         _run_stage(model, 2, round_steps, stage2_batch, seed + 1 + r,
                    f"{name}: stage 2 round {r + 1}/{len(steps.stage2)}")
-        merge_adapters(model)
+        model.merge_adapters()
     model.save_pretrained(out)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import MiniGPT5Error
-from ..modeling.llm import wrap_adapter
 from ..modeling.model import MiniGPT5
 
 
@@ -22,7 +21,7 @@ def configure(model: MiniGPT5, stage: int) -> None:
     """Set `requires_grad` for `stage` on every part of the model."""
     if stage not in (1, 2):
         raise MiniGPT5Error(f"stage must be 1 or 2, got {stage}")
-    wrap_adapter(model, stage)  # peft freezes the base LLM and marks its adapter trainable
+    model.wrap_adapter(stage)  # peft freezes the base LLM and marks its adapter trainable
     model.encoder.requires_grad_(False)
     if model.image_generator is not None:
         model.image_generator.requires_grad_(False)

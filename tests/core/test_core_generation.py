@@ -40,17 +40,17 @@ def test_images_and_prompt_give_text_vokens_conditioning_and_pictures(tiny_model
     assert len(pictures) == 1 and pictures[0].size == (32, 32)
 
 
-def test_cached_voken_states_equal_one_full_forward(tiny_model, monkeypatch):
+def test_cached_voken_states_equal_one_full_forward(tiny_model):
     from minigpt5_core.modeling.generation import DecodingSession, SamplingSettings
 
-    fed, feed = [], DecodingSession.feed_embeds
+    fed = []
 
-    def recording_feed(session, embeds):
-        fed.append(embeds)
-        return feed(session, embeds)
+    class RecordingSession(DecodingSession):
+        def feed_embeds(self, embeds):
+            fed.append(embeds)
+            return super().feed_embeds(embeds)
 
-    monkeypatch.setattr(DecodingSession, "feed_embeds", recording_feed)
-    session = tiny_model.start_session("The fox meets an owl.", [_picture()])
+    session = tiny_model.start_session("The fox meets an owl.", [_picture()], session_class=RecordingSession)
     prompt_length = session.length
 
     settings = SamplingSettings(max_new_tokens=40, temperature=1.0, top_p=0.9, repetition_penalty=2.0, force_image=True)

@@ -79,9 +79,7 @@ def test_a_story_runs_on_the_quantized_llm(quantized):
 
 
 def test_quantizing_an_llm_with_a_stage_2_adapter_keeps_the_lora(fresh_tiny_model, tmp_path):
-    from minigpt5_core.modeling.llm import wrap_adapter
-
-    wrap_adapter(fresh_tiny_model, 2)
+    fresh_tiny_model.wrap_adapter(2)
     fresh_tiny_model.eval()
     fresh_tiny_model.save_pretrained(tmp_path / "adapter")
     model = MiniGPT5.from_pretrained(tmp_path / "adapter", quantize="int8", with_image_generator=False)
