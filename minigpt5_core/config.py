@@ -131,18 +131,26 @@ class GenerationConfig:
 
 
 @dataclass
-class TrainingConfig:
-    """Loss weights, classifier-free-guidance dropout and optimiser settings of the official runs."""
+class OptimizerConfig:
+    """AdamW and its linear warm-up/decay schedule (the official runs' values). The one place these settings are
+    declared: a model's `training` carries them, and a training run's file overrides them under "optimizer"."""
 
-    text_loss_weight: float = 0.01
-    ldm_loss_weight: float = 1.0
-    caption_loss_weight: float = 0.1
-    cfg_dropout: float = 0.1
     learning_rate: float = 2e-5
     mapper_lr_multiplier: float = 10.0
     weight_decay: float = 0.01
     adam_eps: float = 1e-8
     warmup_steps: int = 1000
+
+
+@dataclass
+class TrainingConfig(OptimizerConfig):
+    """Loss weights, classifier-free-guidance dropout and (from OptimizerConfig) the optimiser settings of the
+    official runs."""
+
+    text_loss_weight: float = 0.01
+    ldm_loss_weight: float = 1.0
+    caption_loss_weight: float = 0.1
+    cfg_dropout: float = 0.1
     cc3m_chat_fraction: float = 0.01
     # Stage 1 also adapts the LLM with LoRA (the `llm.lora_*` settings), merged before stage 2. Off in the
     # official recipe, where a frozen 7B LLM's states already separate captions; see the toy preset.

@@ -7,8 +7,8 @@
 
 The config file (JSON or TOML) holds `TrainConfig` fields; anything left out is the official value
 (MINIGPT5_SPEC.md §4): AdamW lr 2e-5 (mapper x10), wd 0.01, eps 1e-8, 1000 warm-up steps then linear
-decay, effective batch 48, 2 epochs, bf16 mixed precision. The optimiser settings come from the model's
-own `training` section unless the file overrides them.
+decay, effective batch 48, 2 epochs, bf16 mixed precision. The optimiser settings (`OptimizerConfig`) come
+from the model's own `training` section unless the file's "optimizer" mapping overrides some of them.
 
 Effective batch = per-device batch x processes x gradient-accumulation steps; the accumulation is
 derived from the other two, so the same file keeps the official effective batch on 1 or 64 GPUs.
@@ -52,12 +52,13 @@ from torch import nn
 from . import stages
 from .losses import compute_losses
 from ..cli import ArgumentParser, run_cli
-from ..config import MiniGPT5Config
+from ..config import MiniGPT5Config, OptimizerConfig
 from ..data import ReadReport, SampleSource, read_records, sample_specs
 from ..errors import MiniGPT5Error
 from ..modeling.model import MiniGPT5
 
 MODEL_DIR = "model"
+OPTIMIZER_FIELDS = tuple(f.name for f in dataclasses.fields(OptimizerConfig))
 STATE_FILE = "trainer_state.json"
 METRICS_FILE = "metrics.jsonl"
 
@@ -75,11 +76,8 @@ class TrainConfig:
     effective_batch_size: int = 48
     epochs: int = 2
     max_steps: int | None = None  # optimiser steps; overrides epochs
-    learning_rate: float | None = None
-    mapper_lr_multiplier: float | None = None
-    weight_decay: float | None = None
-    adam_eps: float | None = None
-    warmup_steps: int | None = None
+    # OptimizerConfig fields to change for this run, e.g. {"learning_rate": 1e-4}; the rest: the model config's
+    optimizer: dict[str, float] = field(default_factory=dict)
     max_grad_norm: float | None = None  # the official runs do not clip
     mixed_precision: str = "bf16"  # "no", "bf16" or "fp16"
     gradient_checkpointing: bool = False
@@ -107,6 +105,10 @@ class TrainConfig:
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - known)
+        moved = [name for name in unknown if name in OPTIMIZER_FIELDS]
+        if moved:
+            raise MiniGPT5Error(f"{moved[0]} belongs under \"optimizer\" in a training config, e.g. "
+                                f"\"optimizer\": {{\"{moved[0]}\": {raw[moved[0]]!r}}} (TOML: an [optimizer] table)")
         if unknown:
             raise MiniGPT5Error(f"unknown training config fields {unknown}; known: {sorted(known)}")
         cfg = cls(**raw)
@@ -123,18 +125,14 @@ class TrainConfig:
         for name in ("per_device_batch_size", "effective_batch_size", "epochs", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise MiniGPT5Error(f"{name} must be at least 1")
+        unknown = sorted(set(self.optimizer) - set(OPTIMIZER_FIELDS))
+        if unknown:
+            raise MiniGPT5Error(f"unknown optimizer settings {unknown}; known: {list(OPTIMIZER_FIELDS)}")
 
-    def optimiser(self, model_cfg: MiniGPT5Config) -> dict[str, float]:
-        """The optimiser values of this run: the file's, else the model config's (official) ones."""
-        t = model_cfg.training
-        pick = lambda mine, official: official if mine is None else mine  # noqa: E731
-        return {
-            "learning_rate": pick(self.learning_rate, t.learning_rate),
-            "mapper_lr_multiplier": pick(self.mapper_lr_multiplier, t.mapper_lr_multiplier),
-            "weight_decay": pick(self.weight_decay, t.weight_decay),
-            "adam_eps": pick(self.adam_eps, t.adam_eps),
-            "warmup_steps": pick(self.warmup_steps, t.warmup_steps),
-        }
+    def optimiser(self, model_cfg: MiniGPT5Config) -> OptimizerConfig:
+        """The optimiser settings of this run: the model config's (official) ones, changed by `optimizer`."""
+        base = {name: getattr(model_cfg.training, name) for name in OPTIMIZER_FIELDS}
+        return OptimizerConfig(**{**base, **self.optimizer})
 
 
 class LossModule(nn.Module):
@@ -215,16 +213,16 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     model = build_model(cfg)
     specs, decode_report, reports = read_data(cfg)
     opt = cfg.optimiser(model.config)
-    model.config.training.learning_rate = opt["learning_rate"]
-    model.config.training.mapper_lr_multiplier = opt["mapper_lr_multiplier"]
+    for name in OPTIMIZER_FIELDS:  # the saved model records what it was trained with
+        setattr(model.config.training, name, getattr(opt, name))
     groups = stages.parameter_groups(model, cfg.stage)  # also configures the stage's trainable set
     if cfg.gradient_checkpointing:
         model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
-    optimizer = torch.optim.AdamW(groups, weight_decay=opt["weight_decay"], eps=opt["adam_eps"])
+    optimizer = torch.optim.AdamW(groups, weight_decay=opt.weight_decay, eps=opt.adam_eps)
     per_epoch = max(1, (len(specs) // world) // (cfg.per_device_batch_size * accumulation))
     total_steps = cfg.max_steps or per_epoch * cfg.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, min(opt["warmup_steps"], total_steps), total_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, min(opt.warmup_steps, total_steps), total_steps)
 
     stream = SampleSource(specs, decode_report, seed=cfg.seed, rank=rank, world=world,
                           chat_fraction=model.config.training.cc3m_chat_fraction, num_vokens=model.config.num_vokens,
@@ -258,7 +256,7 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
         _log(output, {"event": "start", "step": step, "total_steps": total_steps, "processes": world,
                       "accumulation": accumulation, "effective_batch_size": cfg.effective_batch_size,
                       "samples": len(specs), "stage": cfg.stage, "resumed_from": resume and str(step),
-                      "optimiser": opt, "mixed_precision": cfg.mixed_precision})
+                      "optimiser": dataclasses.asdict(opt), "mixed_precision": cfg.mixed_precision})
 
     bar = tqdm(total=total_steps, initial=step, disable=not accelerator.is_main_process, desc=f"stage {cfg.stage}")
     while step < total_steps:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config, MiniGPT5Error
+from minigpt5_core.config import OptimizerConfig
 from minigpt5_core.train.stages import trainable_parameters
 from minigpt5_core.data.shapes_export import write_shapes_cc3m_tsv, write_shapes_vist_sis
 from minigpt5_core.shapes import ShapesWorld
@@ -36,7 +37,7 @@ def shapes_data(tmp_path_factory):
 def _config(tmp_path, shapes_data, name="run.json", **overrides) -> Path:
     cfg = {"model": "tiny", "stage": 1, "data": [{"format": "cc3m-tsv", "path": str(shapes_data["tsv"])}],
            "output_dir": str(tmp_path / "out"), "seed": 0, "per_device_batch_size": 1, "effective_batch_size": 2,
-           "max_steps": 4, "mixed_precision": "no", "save_every": 2, "warmup_steps": 1, "learning_rate": 1e-3}
+           "max_steps": 4, "mixed_precision": "no", "save_every": 2, "optimizer": {"warmup_steps": 1, "learning_rate": 1e-3}}
     cfg.update(overrides)
     path = tmp_path / name
     path.write_text(json.dumps(cfg))
@@ -99,16 +100,21 @@ def _fresh_accelerate_state():
 def test_defaults_are_the_official_hyper_parameters(tmp_path):
     cfg = TrainConfig(data=[{"format": "cc3m-tsv", "path": "x.tsv"}])
     assert (cfg.effective_batch_size, cfg.epochs, cfg.mixed_precision, cfg.max_grad_norm) == (48, 2, "bf16", None)
-    assert cfg.optimiser(MiniGPT5Config()) == {"learning_rate": 2e-5, "mapper_lr_multiplier": 10.0,
-                                               "weight_decay": 0.01, "adam_eps": 1e-8, "warmup_steps": 1000}
+    assert cfg.optimiser(MiniGPT5Config()) == OptimizerConfig(learning_rate=2e-5, mapper_lr_multiplier=10.0,
+                                                              weight_decay=0.01, adam_eps=1e-8, warmup_steps=1000)
     toml = tmp_path / "run.toml"
-    toml.write_text('model = "tiny"\nstage = 2\nlearning_rate = 1e-4\n[[data]]\nformat = "vist-sis"\npath = "s.json"\n'
-                    'images = "img"\ntask = "gen"\n')
+    toml.write_text('model = "tiny"\nstage = 2\n[optimizer]\nlearning_rate = 1e-4\n[[data]]\nformat = "vist-sis"\n'
+                    'path = "s.json"\nimages = "img"\ntask = "gen"\n')
     loaded = TrainConfig.load(toml)
     assert loaded.stage == 2 and loaded.data[0]["task"] == "gen"
-    assert loaded.optimiser(MiniGPT5Config())["learning_rate"] == 1e-4
+    assert loaded.optimiser(MiniGPT5Config()).learning_rate == 1e-4
     with pytest.raises(MiniGPT5Error, match="unknown training config fields"):
         TrainConfig.from_dict({"data": [{}], "learning_rat": 1.0})
+
+
+def test_an_optimiser_setting_outside_optimizer_is_refused_with_where_it_belongs():
+    with pytest.raises(MiniGPT5Error, match=r'learning_rate belongs under "optimizer"'):
+        TrainConfig.from_dict({"data": [{}], "learning_rate": 1e-4})
     assert main(["--print-config"]) == 0
 
 
