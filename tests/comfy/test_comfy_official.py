@@ -44,30 +44,55 @@ def official(comfy, comfy_models):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_official_folder_is_listed_converted_on_first_load_with_progress_then_reused(comfy, official):
-    folder, paths = official
+@pytest.fixture(scope="module")
+def first_load(comfy, official):
+    """The first run of a graph that loads the official folder (it converts), and the converted folders'
+    config.json modification times right after it."""
+    run = comfy.run(_graph(OFFICIAL + MARK))
+    run.stamps = {p: (p / "config.json").stat().st_mtime_ns for p in _converted(official[0])}
+    return run
+
+
+@pytest.fixture(scope="module")
+def second_load(comfy, first_load):
+    """The same graph run again after ComfyUI forgot its cached outputs: the loader really runs again."""
+    comfy.executor.reset()
+    return comfy.run(_graph(OFFICIAL + MARK))
+
+
+def test_an_official_folder_is_listed_with_the_conversion_note_beside_converted_folders(comfy, official):
     names = _names(comfy)
     assert OFFICIAL + MARK in names and OFFICIAL not in names
-    assert MINIGPT5_MODEL in names  # converted folders are listed as before
+    assert MINIGPT5_MODEL in names
 
-    first = comfy.run(_graph(OFFICIAL + MARK))
+
+def test_the_first_load_converts_into_one_model_folder_and_runs(official, first_load):
+    folder, _ = official
     converted = _converted(folder)
     assert len(converted) == 1 and (converted[0] / "config.json").is_file()
-    steps = [(value, total) for node, value, total in first.progress if node == "1"]
-    totals = {total for _value, total in steps}
-    assert len(totals) == 1 and steps[-1][0] == totals.pop() > 10  # one bar, one step per tensor written
-    assert isinstance(first.outputs["3"]["text"][0], str)  # random weights: often no words, but it ran
+    assert isinstance(first_load.outputs["3"]["text"][0], str)  # random weights: often no words, but it ran
 
-    # the same entry afterwards (not a second one for the cache), and no second conversion
+
+def test_the_conversion_reports_one_progress_bar_with_a_step_per_tensor(first_load):
+    steps = [(value, total) for node, value, total in first_load.progress if node == "1"]
+    totals = {total for _value, total in steps}
+    assert len(totals) == 1 and steps[-1][0] == totals.pop() > 10
+
+
+def test_the_list_keeps_one_entry_for_a_converted_official_folder(comfy, first_load):
     assert [n for n in _names(comfy) if OFFICIAL in n] == [OFFICIAL + MARK]
-    stamp = (converted[0] / "config.json").stat().st_mtime_ns
-    comfy.executor.reset()  # forget cached outputs: the loader really runs again
-    second = comfy.run(_graph(OFFICIAL + MARK))
-    cached = second.message("execution_cached")
+
+
+def test_a_second_load_reuses_the_conversion_without_writing_it_again(official, first_load, second_load):
+    folder, _ = official
+    assert not [p for p in second_load.progress if p[0] == "1"]
+    cached = second_load.message("execution_cached")
     assert cached is None or "1" not in cached["nodes"]
-    assert not [p for p in second.progress if p[0] == "1"]
-    assert _converted(folder) == converted and (converted[0] / "config.json").stat().st_mtime_ns == stamp
-    assert second.outputs["3"]["text"] == first.outputs["3"]["text"]  # seeded, same weights
+    assert {p: (p / "config.json").stat().st_mtime_ns for p in _converted(folder)} == first_load.stamps
+
+
+def test_a_second_load_writes_the_same_seeded_text(first_load, second_load):
+    assert second_load.outputs["3"]["text"] == first_load.outputs["3"]["text"]
 
 
 def test_the_loaded_model_holds_the_official_weights(comfy, official):
