@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ._pack import core, to_conditioning
+from minigpt5_core.errors import MiniGPT5Error
+
+from .comfy_types import to_conditioning
 
 
 def voken_conditioning(handle, interleaved, image: int = 0):
@@ -10,11 +12,9 @@ def voken_conditioning(handle, interleaved, image: int = 0):
 
     ``image`` 0 takes every picture of the turn, in order (a batch); k >= 1 takes the k-th picture only.
     """
-    mg = core()
     n = interleaved.num_images
     if n and not 0 <= image <= n:
-        raise mg.MiniGPT5Error(f"image {image} does not exist: the text has {n} picture(s); choose 0 (all) "
-                               f"or 1..{n}")
+        raise MiniGPT5Error(f"image {image} does not exist: the text has {n} picture(s); choose 0 (all) or 1..{n}")
     vokens = interleaved.vokens if image == 0 else interleaved.vokens[image - 1:image]
     model = handle.ready()
     positive, negative = model.conditioning(vokens)  # NoPictureError when the turn has no picture

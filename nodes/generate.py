@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from ._pack import TokenProgress, images_to_pil, to_conditioning
+from minigpt5_core.config import GenerationConfig
+
+from .comfy_types import TokenProgress, images_to_pil, to_conditioning
 from .pages import join_pages
 
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
+SAMPLING = GenerationConfig()  # the official demo's temperature and top_p are the widgets' defaults
 
 _MODEL = ("MINIGPT5", {"tooltip": "The model from Load MiniGPT-5."})
 _IMAGES = ("IMAGE", {"tooltip": "Optional pictures the model sees before your text, in batch order (combine "
@@ -19,11 +22,12 @@ def _sampling_inputs(max_tokens_default: int, max_tokens_tooltip: str) -> dict:
                                     "and vokens."}),
         "max_new_tokens": ("INT", {"default": max_tokens_default, "min": 1, "max": 1024,
                                    "tooltip": max_tokens_tooltip}),
-        "temperature": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
+        "temperature": ("FLOAT", {"default": SAMPLING.temperature, "min": 0.0, "max": 2.0, "step": 0.05,
                                   "tooltip": "Sampling temperature; 0 picks the most likely token (greedy)."}),
-        "top_p": ("FLOAT", {"default": 0.9, "min": 0.05, "max": 1.0, "step": 0.05,
+        "top_p": ("FLOAT", {"default": SAMPLING.top_p, "min": 0.05, "max": 1.0, "step": 0.05,
                             "tooltip": "Nucleus sampling: sample from the smallest set of tokens whose "
-                                       "probabilities add up to top_p (0.9 as in the official demo)."}),
+                                       f"probabilities add up to top_p ({SAMPLING.top_p} as in the official "
+                                       "demo)."}),
     }
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._pack import core, core_module
+from minigpt5_core.errors import MiniGPT5Error
+from minigpt5_core.layout import (CONFIG_FILE, MODEL_FOLDER, OFFICIAL_LAYOUT, TOKENIZER_DIR, WEIGHTS_FILE,
+                                  OfficialPaths, is_official_folder, missing_parts)
+from minigpt5_core.modeling.quantize import QUANTIZE_TIERS, check_quantize
+
+from .comfy_types import ConversionProgress
 
 FOLDER_KEY = "minigpt5"
-
-def where_to_get() -> str:
-    layout = core_module("layout")
-    return (f"{layout.MODEL_FOLDER}; or {layout.OFFICIAL_LAYOUT}, converted on first load; see the README of the "
-            "MiniGPT-5 pack, section 'Models'")
+WHERE_TO_GET = (f"{MODEL_FOLDER}; or {OFFICIAL_LAYOUT}, converted on first load; see the README of the MiniGPT-5 "
+                "pack, section 'Models'")
 
 
 # A folder of official files is listed under its name plus this mark: ComfyUI combos show their values, and
@@ -55,10 +57,6 @@ def search_folders() -> list[str]:
     return folder_paths.get_folder_paths(FOLDER_KEY)
 
 
-def _is_official(folder: Path) -> bool:
-    return core_module("layout").is_official_folder(folder)
-
-
 def list_models() -> list[str]:
     """Names of the sub-folders of every registered ``minigpt5`` folder (a model is a folder); folders of
     official files carry ``OFFICIAL_SUFFIX``."""
@@ -68,7 +66,7 @@ def list_models() -> list[str]:
             continue
         for entry in os.scandir(root):
             if entry.is_dir() and not entry.name.startswith((".", "_")):
-                names.add(entry.name + (OFFICIAL_SUFFIX if _is_official(Path(entry.path)) else ""))
+                names.add(entry.name + (OFFICIAL_SUFFIX if is_official_folder(Path(entry.path)) else ""))
     return sorted(names)
 
 
@@ -91,28 +89,28 @@ def missing_model_message(name: str, searched: list[str]) -> str:
     where = ", ".join(searched) if searched else "(no folder registered under 'minigpt5')"
     first = searched[0] if searched else "ComfyUI/models/minigpt5"
     return (f"MiniGPT-5 model {name!r} not found. Searched: {where}. Expected a folder "
-            f"{os.path.join(first, name)}: {where_to_get()}.")
+            f"{os.path.join(first, name)}: {WHERE_TO_GET}.")
 
 
 def find_model(name: str) -> Path:
-    """The folder of model ``name`` (a model folder, or a folder of official files: see ``_is_official``);
+    """The folder of model ``name`` (a model folder, or a folder of official files: see ``is_official_folder``);
     raises MiniGPT5Error naming the folders searched and the files wanted."""
     name = split_name(name)[0]
     error = _bad_name(name)
     searched = search_folders()
     if error:
-        raise core().MiniGPT5Error(error)
+        raise MiniGPT5Error(error)
     for root in searched:
         folder = Path(root) / name
-        if folder.is_dir() and _is_official(folder):
+        if folder.is_dir() and is_official_folder(folder):
             return folder
         if folder.is_dir():
-            missing = core_module("layout").missing_parts(folder)
+            missing = missing_parts(folder)
             if missing:
-                raise core().MiniGPT5Error(
-                    f"MiniGPT-5 model folder {folder} is incomplete: {', '.join(missing)} missing; {where_to_get()}.")
+                raise MiniGPT5Error(
+                    f"MiniGPT-5 model folder {folder} is incomplete: {', '.join(missing)} missing; {WHERE_TO_GET}.")
             return folder
-    raise core().MiniGPT5Error(missing_model_message(name, searched))
+    raise MiniGPT5Error(missing_model_message(name, searched))
 
 
 # ---- the loaded model -----------------------------------------------------------------------------------
@@ -177,36 +175,20 @@ def pick_dtype(dtype: str, load_device):
     return torch.float32
 
 
-class ConversionProgress:
-    """``progress`` callback of ``minigpt5_core.convert``: a ComfyUI progress bar over the tensors written, and an
-    interrupt check per tensor (an interrupted conversion leaves nothing behind: the folder is written atomically)."""
-
-    def __init__(self):
-        self.bar = None
-
-    def __call__(self, done: int, total: int, what: str) -> None:
-        import comfy.model_management
-        import comfy.utils
-
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        if self.bar is None:
-            self.bar = comfy.utils.ProgressBar(total)
-        self.bar.update_absolute(done, total)
-
-
 def convert_official(folder: Path, torch_dtype) -> Path:
     """The converted model folder for the official files in ``folder`` (converting on first use).
 
     The result is cached in ``folder/minigpt5-converted/`` and reused while the files and options are unchanged
     (``minigpt5_core.convert.ensure_converted``); the weights are stored in the dtype the model will run in.
     """
-    convert = core_module("convert")
-    options = convert.ConvertOptions(dtype=CONVERT_DTYPES.get(str(torch_dtype).replace("torch.", ""), "bf16"))
-    paths = convert.OfficialPaths.from_folder(folder)
+    from minigpt5_core.convert import ConvertOptions, ensure_converted
+
+    options = ConvertOptions(dtype=CONVERT_DTYPES.get(str(torch_dtype).replace("torch.", ""), "bf16"))
+    paths = OfficialPaths.from_folder(folder)
     try:
-        return convert.ensure_converted(paths, folder / CONVERTED_DIR, progress=ConversionProgress(), options=options)
+        return ensure_converted(paths, folder / CONVERTED_DIR, progress=ConversionProgress(), options=options)
     except OSError as e:
-        raise core().MiniGPT5Error(
+        raise MiniGPT5Error(
             f"could not write the converted model into {folder / CONVERTED_DIR} ({e}); the first load of official "
             "files needs write access and free disk space (about the size of the weights) next to them") from e
 
@@ -217,25 +199,23 @@ def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto", qu
     ModelPatcherDynamic the default: its load re-wraps each plain module's weights as torch.nn.Parameter,
     which would drop bitsandbytes' quantization state (README, "Memory tiers")."""
     import comfy.model_patcher
+    from minigpt5_core import MiniGPT5
 
-    tiers = core_module("modeling.quantize").QUANTIZE_TIERS
-    if quantize not in tiers:
-        raise core().MiniGPT5Error(f"quantize must be one of {', '.join(tiers)}, got {quantize!r}")
+    check_quantize(quantize)  # before anything is read or converted
     if dtype not in DTYPES:
-        raise core().MiniGPT5Error(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise MiniGPT5Error(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if device not in DEVICES:
-        raise core().MiniGPT5Error(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        raise MiniGPT5Error(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     folder = find_model(model_name)
     load_device, offload_device = pick_devices(device)
     torch_dtype = pick_dtype(dtype, load_device)
-    mg = core()
     try:
-        if _is_official(folder):
+        if is_official_folder(folder):
             folder = convert_official(folder, torch_dtype)
-        model = mg.MiniGPT5.from_pretrained(folder, device=offload_device, dtype=torch_dtype,
-                                            with_image_generator=False, quantize=quantize)
-    except mg.MiniGPT5Error as e:
-        raise mg.MiniGPT5Error(f"could not load MiniGPT-5 model {model_name!r} from {folder}: {e}") from e
+        model = MiniGPT5.from_pretrained(folder, device=offload_device, dtype=torch_dtype,
+                                         with_image_generator=False, quantize=quantize)
+    except MiniGPT5Error as e:
+        raise MiniGPT5Error(f"could not load MiniGPT-5 model {model_name!r} from {folder}: {e}") from e
     model.eval()
     patcher = comfy.model_patcher.ModelPatcher(_shell_module(model), load_device=load_device,
                                                offload_device=offload_device)
@@ -243,11 +223,9 @@ def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto", qu
 
 
 class LoadMiniGPT5:
-    DESCRIPTION = ("Loads a MiniGPT-5 model folder from models/minigpt5/ (config.json, model.safetensors, "
-                   "tokenizer/). A folder holding the official files instead (stage1_cc3m.ckpt, optional "
-                   "stage2_*.ckpt, vicuna/, eva_vit_g.pth, blip2_pretrained_flant5xxl.pth, pretrained_minigpt4.pth) "
-                   "is listed as '(official, converts on first load)': the first load converts it into "
-                   "minigpt5-converted/ inside that folder, with progress; later loads reuse it. "
+    DESCRIPTION = (f"Loads a MiniGPT-5 model folder from models/minigpt5/: {MODEL_FOLDER}. Or {OFFICIAL_LAYOUT}: "
+                   f"such a folder is listed as '{OFFICIAL_SUFFIX.strip()}', and the first load converts it into "
+                   f"{CONVERTED_DIR}/ inside that folder, with progress; later loads reuse it. "
                    "The LLM and voken mapper are managed by ComfyUI like any model: they are "
                    "moved off the GPU when the Stable Diffusion UNet needs the memory. Stable Diffusion itself "
                    "comes from a stock loader (CheckpointLoaderSimple with SD 2.1-base).")
@@ -264,9 +242,8 @@ class LoadMiniGPT5:
             "required": {
                 "model_name": (list_models(), {
                     "tooltip": "A model folder inside ComfyUI/models/minigpt5/ (or a 'minigpt5' path from "
-                               "extra_model_paths.yaml) holding config.json, model.safetensors and tokenizer/; "
-                               "or a folder of the official files, marked '(official, converts on first "
-                               "load)'."}),
+                               f"extra_model_paths.yaml) holding {CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_DIR}/; "
+                               f"or a folder of the official files, marked '{OFFICIAL_SUFFIX.strip()}'."}),
                 "dtype": (list(DTYPES), {
                     "default": "auto",
                     "tooltip": "Weight precision. auto: float32 on CPU; bfloat16 (or float16) on a GPU."}),
@@ -276,7 +253,7 @@ class LoadMiniGPT5:
                                "needs memory. cpu: always run on the CPU (keeps the GPU for Stable Diffusion)."}),
             },
             "optional": {
-                "quantize": (list(core_module("modeling.quantize").QUANTIZE_TIERS), {"default": "none", "tooltip": QUANTIZE_TOOLTIP}),
+                "quantize": (list(QUANTIZE_TIERS), {"default": "none", "tooltip": QUANTIZE_TOOLTIP}),
             },
         }
 

@@ -6,12 +6,17 @@ import os
 import re
 from pathlib import Path
 
-from ._pack import images_to_pil, storybook_module
+from storybook import BookOptions, ModelInfo, StorybookError, story_from_pages, write_book
+from storybook.filehash import folder_sha256
+from storybook.layouts import LAYOUTS
+from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE
+from storybook.pagesize import COMMON_SIZES
+
+from .comfy_types import images_to_pil
+from .loader import find_model
 from .pages import split_pages
 
 PREVIEW_PAGES = 4
-LAYOUTS = ("picture-book", "image-above-text", "full-bleed", "spread", "photo-story")  # storybook.layouts.LAYOUTS
-SIZES = ("a5", "a4", "letter", "8x8in", "8.5x8.5in")
 SAMPLERS = ("KSampler", "KSamplerAdvanced")
 
 
@@ -51,7 +56,7 @@ def provenance_from_graph(prompt: dict | None) -> tuple[object | None, int | Non
             opening = literal(node, "opening")
     if not names and sampler is None:
         return None, None, opening
-    info = storybook_module("manifest").ModelInfo(name=" + ".join(names) or "unknown")
+    info = ModelInfo(name=" + ".join(names) or "unknown")
     if sampler is not None:
         seed = literal(sampler, "seed") if sampler["class_type"] == "KSampler" else literal(sampler, "noise_seed")
         name, scheduler = literal(sampler, "sampler_name"), literal(sampler, "scheduler")
@@ -71,9 +76,7 @@ def model_fingerprint(prompt: dict | None) -> str | None:
              if node.get("class_type") == "LoadMiniGPT5"}
     if len(names) != 1 or not isinstance(next(iter(names)), str):
         return None
-    from .loader import find_model
-
-    return storybook_module("filehash").folder_sha256(find_model(next(iter(names))))
+    return folder_sha256(find_model(next(iter(names))))
 
 
 def page_features(interleaved, page_count: int) -> list | None:
@@ -83,30 +86,28 @@ def page_features(interleaved, page_count: int) -> list | None:
         return None
     vokens = interleaved.vokens
     if vokens.dim() != 3 or vokens.shape[0] < page_count:
-        raise storybook_module("errors").StorybookError(
+        raise StorybookError(
             f"the interleaved input has {vokens.shape[0] if vokens.dim() == 3 else 0} pictures for {page_count} "
             "pages: connect MiniGPT-5 Story's INTERLEAVED output of the same story")
     return [vokens[i].float().cpu().numpy() for i in range(page_count)]
 
 
-def save_storybook(images, pages: str, title: str, filename_prefix: str = "storybook/story", size: str = "a5",
-                   layout: str = "picture-book", author: str = "", prompt: dict | None = None,
+def save_storybook(images, pages: str, title: str, filename_prefix: str = "storybook/story",
+                   size: str = DEFAULT_SIZE, layout: str = DEFAULT_LAYOUT, author: str = "", prompt: dict | None = None,
                    interleaved=None) -> dict:
     """Write the book; returns ComfyUI's output-node dict (page previews in the UI, the folder as result).
 
     With `interleaved` (the story's INTERLEAVED), each page's voken features and the model's fingerprint are
     kept in the book, so `python -m storybook redraw` can draw a page again from the command line."""
-    sb_errors, book = storybook_module("errors"), storybook_module("book")
-    options_mod = storybook_module("options")
     pictures = images_to_pil(images)
     texts = split_pages(pages)
     if len(texts) > len(pictures):
-        raise sb_errors.StorybookError(
+        raise StorybookError(
             f"{len(texts)} page texts but only {len(pictures)} images: give the latent image the same batch size "
             "as the number of pages")
     texts += [""] * (len(pictures) - len(texts))
     if not title or not title.strip():
-        raise sb_errors.StorybookError("the storybook needs a title")
+        raise StorybookError("the storybook needs a title")
     model, seed, opening = provenance_from_graph(prompt)
     features = page_features(interleaved, len(pictures))
     if features is not None and model is not None:
@@ -114,11 +115,11 @@ def save_storybook(images, pages: str, title: str, filename_prefix: str = "story
         width, height = pictures[0].size
         model.image_size = width if width == height else None
     provenance = [{"source": "ComfyUI", "batch_index": i} for i in range(len(pictures))]
-    source = book.story_from_pages(texts, pictures, title=title.strip(), author=(author or "").strip(),
-                                   seeds=[seed] * len(pictures), prompts=[opening] * len(pictures),
-                                   provenance=provenance, model=model, features=features)
+    source = story_from_pages(texts, pictures, title=title.strip(), author=(author or "").strip(),
+                              seeds=[seed] * len(pictures), prompts=[opening] * len(pictures),
+                              provenance=provenance, model=model, features=features)
     folder, subfolder = _book_folder(filename_prefix)
-    result = book.write_book(source, folder, options_mod.BookOptions(size=size, layout=layout))
+    result = write_book(source, folder, BookOptions(size=size, layout=layout))
     previews = [{"filename": page.image, "subfolder": subfolder, "type": "output"}
                 for page in source.story.pages[:PREVIEW_PAGES]]
     # The PDF's path, then preflight warnings (e.g. pictures too small for sharp print at this page size).
@@ -152,8 +153,8 @@ class SaveStorybook:
                 "filename_prefix": ("STRING", {"default": "storybook/story",
                                                "tooltip": "Where in the output folder; each run writes a new "
                                                           "folder <prefix>_00001, _00002, ..."}),
-                "size": (list(SIZES), {"default": "a5", "tooltip": "Printed page size."}),
-                "layout": (list(LAYOUTS), {"default": "picture-book",
+                "size": (list(COMMON_SIZES), {"default": DEFAULT_SIZE, "tooltip": "Printed page size."}),
+                "layout": (list(LAYOUTS), {"default": DEFAULT_LAYOUT,
                                            "tooltip": "Page layout: picture book (picture to the page edges, text "
                                                       "band or facing page), picture above text, full-bleed "
                                                       "picture with a text band, two-page spread, or photo story."}),

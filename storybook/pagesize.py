@@ -12,7 +12,8 @@ from storybook.errors import StorybookError
 
 MM_PER_UNIT = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72, "px": 25.4 / 96}
 PRESETS = {"a4": (210.0, 297.0), "a5": (148.0, 210.0), "letter": (215.9, 279.4)}
-SIZE_HELP = "a4, a5, letter, 8x8in, 8.5x8.5in or any WxH with a unit (mm, cm, in, pt, px), e.g. 6x9in, 150x150mm"
+COMMON_SIZES = ("a4", "a5", "letter", "8x8in", "8.5x8.5in")  # what a list of choices offers (the ComfyUI node)
+SIZE_HELP = f"{', '.join(COMMON_SIZES)} or any WxH with a unit (mm, cm, in, pt, px), e.g. 6x9in, 150x150mm"
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _UNIT = r"(mm|cm|in|pt|px)"
 _SIZE = re.compile(rf"^{_NUMBER}{_UNIT}?x{_NUMBER}{_UNIT}$")

@@ -19,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ("config", "errors", "prompts", "tokens", "layout", "cli")  # torch-free, at the bottom
 CENTRE = (*SMALL, "io", "modeling")
+TORCH_FREE_MODELING = ("minigpt5_core.modeling.quantize",)  # the quantize tiers, offered by CLIs and nodes
 EDGES = ("train", "convert", "data", "evaluate", "shapes")
 ENTRY = ("__main__",)  # `python -m minigpt5_core`, above everything
 OUTSIDE = ("nodes", "storybook", "comfy", "comfy_execution", "comfy_extras", "folder_paths", "server")
@@ -155,7 +156,7 @@ def test_no_import_cycles_between_library_modules_not_even_through_type_only_imp
 
 
 def test_dataset_formats_layout_and_the_small_modules_import_without_torch():
-    modules = ["minigpt5_core.data", "minigpt5_core.data.check", "minigpt5_core.layout", "minigpt5_core.modeling.quantize",
+    modules = ["minigpt5_core.data", "minigpt5_core.data.check", "minigpt5_core.layout", *TORCH_FREE_MODELING,
                *(f"minigpt5_core.{m}" for m in SMALL), "storybook", "storybook.cli"]
     code = (f"import importlib, json, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
             f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
@@ -188,4 +189,52 @@ def test_users_get_the_package_error_never_a_bare_builtin_one():
              for package in ("minigpt5_core", "storybook")
              for path in sorted((REPO / package).rglob("*.py"))
              for line, name in _raises_to_the_caller(ast.parse(path.read_text(encoding="utf-8")))]
+    assert found == []
+
+
+# ---- the ComfyUI nodes: above both libraries, reaching them by plain imports ------------------------------
+
+NODES = sorted((REPO / "nodes").glob("*.py"))
+LIBRARIES = ("minigpt5_core", "storybook")
+IMPORT_MACHINERY = ("import_module", "__import__", "spec_from_file_location", "module_from_spec", "exec_module",
+                    "core", "core_module", "storybook_module", "pack_module")
+LOADS_THE_LIBRARIES = "_pack.py"  # the one module that makes minigpt5_core and storybook importable
+
+
+def _called_names(tree: ast.AST) -> set[str]:
+    calls = (node.func for node in ast.walk(tree) if isinstance(node, ast.Call))
+    return {f.id if isinstance(f, ast.Name) else f.attr for f in calls if isinstance(f, (ast.Name, ast.Attribute))}
+
+
+def test_the_nodes_reach_the_libraries_through_plain_import_statements():
+    found = sorted(f"nodes/{path.name} calls {name}()" for path in NODES if path.name != LOADS_THE_LIBRARIES
+                   for name in _called_names(ast.parse(path.read_text(encoding="utf-8"))) & set(IMPORT_MACHINERY))
+    assert found == []
+
+
+def test_the_nodes_import_both_libraries_by_their_real_names():
+    modules = {module_name(p) for p in NODES}
+    imported = {t.split(".")[0] for p in NODES for t in imports_of(p, modules)}
+    assert set(LIBRARIES) <= imported
+
+
+def test_the_nodes_import_torch_and_the_model_only_inside_functions():
+    """So that ComfyUI (and a test) can import the pack without torch: at module level the nodes import only
+    the libraries' torch-free modules (minigpt5_core's small ones, storybook) and never torch-heavy packages."""
+    found = []
+    for path in NODES:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                pieces = name.split(".")
+                heavy = pieces[0] in HEAVY or pieces[0] in OUTSIDE or (
+                    pieces[0] == "minigpt5_core" and (len(pieces) < 2 or pieces[1] not in SMALL)
+                    and name not in TORCH_FREE_MODELING)
+                if heavy and pieces[0] != "storybook":
+                    found.append(f"nodes/{path.name} imports {name} at module level")
     assert found == []

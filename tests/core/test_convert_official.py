@@ -250,9 +250,7 @@ def test_load_refuses_a_tokenizer_whose_size_does_not_match_the_rows(tiny_model_
 
 
 def test_load_names_a_missing_shard(tiny_model, tmp_path):
-    from minigpt5_core.modeling.pretrained import save_pretrained
-
-    save_pretrained(tiny_model, tmp_path / "m", max_shard_bytes=2**20)
+    tiny_model.save_pretrained(tmp_path / "m", max_shard_bytes=2**20)
     shard = sorted((tmp_path / "m").glob("model-*.safetensors"))[1]
     shard.unlink()
     with pytest.raises(MiniGPT5Error, match=shard.name):

@@ -11,10 +11,8 @@ pytest.importorskip("minigpt5_core.modeling.model", reason="minigpt5_core (the m
 
 def test_sharded_model_folder_makes_a_book_with_the_saved_models_story(tiny_model, tmp_path):
     from minigpt5_core.layout import WEIGHTS_INDEX
-    from minigpt5_core.modeling.pretrained import save_pretrained
-
     sharded = tmp_path / "tiny-sharded"
-    save_pretrained(tiny_model, sharded, max_shard_bytes=2**20)
+    tiny_model.save_pretrained(sharded, max_shard_bytes=2**20)
     assert (sharded / WEIGHTS_INDEX).is_file() and len(list(sharded.glob("model-*-of-*.safetensors"))) > 1
 
     code = main(["make", "--model", str(sharded), "--prompt", "A red circle rolls.", "--pages", "1", "--seed", "5",
