@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ("config", "errors", "prompts", "tokens", "layout", "cli")  # torch-free, at the bottom
+SMALL = ("config", "errors", "prompts", "tokens", "layout", "cli", "notices")  # torch-free, at the bottom
 CENTRE = (*SMALL, "io", "modeling")
 EDGES = ("train", "convert", "data", "evaluate", "shapes")
 ENTRY = ("__main__", "_legacy")  # `python -m minigpt5_core` and the 0.1 module paths, above everything
