@@ -64,3 +64,9 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC))
+
+
+# Before any submodule imports diffusers or transformers (see notices.py for what is dropped and why).
+from .notices import drop_library_notices  # noqa: E402
+
+drop_library_notices()

@@ -16,7 +16,7 @@ from .errors import MiniGPT5Error
 
 # How text becomes tokens: "official" is eric-ai-lab/MiniGPT-5's formats (its VIST/CC3M templates, source and
 # target tokenised apart); "v0.1" the formats this project's 0.1 release trained with (its bundled toy model
-# keeps them). README "Fidelity" lists the differences.
+# keeps them). docs/fidelity.md lists the differences.
 PROMPT_STYLES = ("official", "v0.1")
 LEGACY_PROMPT_STYLE = "v0.1"  # what a config.json written before `prompt_style` existed was made with
 
@@ -126,7 +126,7 @@ class GenerationConfig:
     # How a requested picture is brought about (modeling/generation.py): "turn-end" (ours) lets the model
     # write, masks [IMG1..7]/<ImageHere> and forces [IMG0] only where the turn would end without a picture;
     # "official" is the official sampler (generation_helper.py): no masks, [IMG0] scored 10x the best score
-    # at every step until one is written. Converted official models get "official" (README "Fidelity").
+    # at every step until one is written. Converted official models get "official" (docs/fidelity.md).
     voken_forcing: str = "turn-end"
 
 

@@ -24,15 +24,10 @@ CONVERTED_DIR = "minigpt5-converted"
 CONVERT_DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu")
-# GPU memory of the 7B model's LLM phase (LLM + Q-Former + mapper + the KV cache of a 5-page story; ViT-g adds
-# 1.84 GiB when it is on the GPU) per tier, from `python bench/memory_tiers.py`.
 QUANTIZE_TOOLTIP = (
-    "Store the LLM's weights in fewer bits, at load time, from the ordinary model folder (needs the bitsandbytes "
-    "package). GPU memory of the 7B model while it writes (LLM, Q-Former, mapper and the KV cache of a 5-page "
-    "story; ViT-g adds 1.8 GiB), computed by bench/memory_tiers.py: none 14.5 GiB (bf16/fp16), int8 8.4 GiB, "
-    "nf4 5.6 GiB, so nf4 lets an 8 GB card write a 5-page story; SD 2.1 gets the GPU once the LLM is done. int8 "
-    "keeps the picture conditioning nearly exact, nf4 close. Quantizing uses the GPU when there is one; on a CPU "
-    "alone it adds a minute or two to loading the 7B model."
+    "Store the LLM's weights in 8 (int8) or 4 (nf4) bits, at load time, from the ordinary model folder (needs the "
+    "bitsandbytes package): int8 keeps the picture conditioning nearly exact, nf4 close, and nf4 lets an 8 GB card "
+    "write a 5-page story. GPU memory per tier: docs/models.md, 'Memory tiers'."
 )
 
 
@@ -197,7 +192,7 @@ def load_minigpt5(model_name: str, dtype: str = "auto", device: str = "auto", qu
     """Load, quantizing the LLM as it streams in when asked (bitsandbytes layers move with the ModelPatcher
     like any parameter). The patcher is a plain ModelPatcher on purpose, also where ComfyUI >= 0.16 makes
     ModelPatcherDynamic the default: its load re-wraps each plain module's weights as torch.nn.Parameter,
-    which would drop bitsandbytes' quantization state (README, "Memory tiers")."""
+    which would drop bitsandbytes' quantization state (docs/models.md, "Memory tiers")."""
     import comfy.model_patcher
     from minigpt5_core import MiniGPT5
 

@@ -86,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--image-size", type=int, metavar="PX", help="picture width and height in pixels "
                                                                   "(default: the model's)")
     gen.add_argument("--quantize", choices=QUANTIZE_TIERS,
-                     help="load the language model in 8 (int8) or 4 (nf4) bits, from the same model folder: the 7B "
-                          "model then writes in about 8.4 or 5.6 GiB of GPU memory instead of 14.5 (needs the "
-                          "bitsandbytes package; default: none)")
+                     help="load the language model in 8 (int8) or 4 (nf4) bits, from the same model folder, so the "
+                          "7B model fits a smaller GPU (GPU memory per tier: docs/models.md, 'Memory tiers'; needs "
+                          "the bitsandbytes package; default: none)")
 
     book = make.add_argument_group(
         "book", "With --manifest, a book folder's own options (story.json's \"book\") are the defaults: a book "

@@ -89,7 +89,7 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
 
     `sd` is the Stable Diffusion to draw with when the model folder has no sd/ (or to replace it): a local
     diffusers folder or one original-layout checkpoint file such as v2-1_512-ema-pruned.safetensors.
-    `quantize` ("none", "int8", "nf4") loads the LLM in 8 or 4 bits (README "Memory tiers").
+    `quantize` ("none", "int8", "nf4") loads the LLM in 8 or 4 bits (docs/models.md, "Memory tiers").
     """
     from minigpt5_core.errors import MiniGPT5Error
     from minigpt5_core.layout import GENERATOR_DIR, check_model_folder

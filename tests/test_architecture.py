@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ("config", "errors", "prompts", "tokens", "layout", "cli")  # torch-free, at the bottom
+SMALL = ("config", "errors", "prompts", "tokens", "layout", "cli", "notices")  # torch-free, at the bottom
 CENTRE = (*SMALL, "io", "modeling")
 TORCH_FREE_MODELING = ("minigpt5_core.modeling.quantize",)  # the quantize tiers, offered by CLIs and nodes
 EDGES = ("train", "convert", "data", "evaluate", "shapes")

@@ -61,7 +61,7 @@ class InceptionNet:
     and a TorchScript archive is more than tensors: loading it runs the archive's TorchScript code (not
     arbitrary Python, but a program all the same). The FID network exists only in this form, so it is the one
     exception, and it is bounded: the file is loaded only from the path the user names (`--inception`), never
-    found, cached or downloaded, and `--help` and the README say to use only NVIDIA's published
+    found, cached or downloaded, and `--help` and docs/errors.md say to use only NVIDIA's published
     inception-2015-12-05.pt. No checksum is enforced: no package this project depends on ships or verifies
     the file, so there is no published digest to compare against.
     """

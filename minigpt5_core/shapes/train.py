@@ -52,7 +52,7 @@ from .world import COLOURS, SHAPES, SIZES, SLOTS, Scene, ShapesWorld
 
 @dataclass
 class Steps:
-    """Optimiser steps per phase (times measured on 2 CPU cores, see the README)."""
+    """Optimiser steps per phase (times measured on 2 CPU cores: docs/training.md)."""
 
     judge: int = 800
     vae: int = 600

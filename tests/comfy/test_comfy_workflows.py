@@ -7,16 +7,12 @@ workflows name (see comfy_fixtures.py).
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
 from comfy_fixtures import API_TWINS, INPUT_PICTURE, WORKFLOWS, load_api_twin, shrink_for_cpu
-from comfy_setup import REPO_ROOT
 from comfy_workflows import check_ui_structure, ui_to_api, widget_specs
-
-REPOSITORY = "https://github.com/minigpt5-storybook/minigpt5-storybook"  # pyproject [project.urls]
-MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+from doc_links import link_problem, links
 
 NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
 OUR_NODES = {"LoadMiniGPT5", "InterleavedGenerate", "VokenToConditioning", "MiniGPT5Story", "SaveStorybook"}
@@ -81,51 +77,13 @@ def test_the_story_page_count_drives_the_latent_batch():
     assert "set in one place" in next(n for n in ui["nodes"] if n["type"] == "MarkdownNote")["widgets_values"][0]
 
 
-def _github_anchor(heading: str) -> str:
-    """The id GitHub gives a Markdown heading: lower case, punctuation dropped, spaces -> '-'."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
-def _anchors(markdown: str) -> set[str]:
-    return {_github_anchor(line.lstrip("#")) for line in markdown.splitlines() if re.match(r"#{1,6} ", line)}
-
-
-def _link_problem(url: str) -> str | None:
-    """Why a link of the README or of a workflow note would not resolve (None: it does). A link into this
-    repository (relative, or its GitHub address) must name a file of it, and a heading of that file when it has
-    an anchor; any other link must be an https page of a public site."""
-    if url.startswith(REPOSITORY):
-        rest, _, anchor = url[len(REPOSITORY):].partition("#")
-        if rest.strip("/") == "":
-            target = "README.md"
-        elif rest.startswith("/blob/main/"):
-            target = rest[len("/blob/main/"):]
-        else:
-            return "not a file of the repository's main branch"
-    elif url.startswith(("https://", "http://")):
-        return None if url.startswith("https://") else "not https"
-    else:
-        target, _, anchor = url.partition("#")
-        target = target or "README.md"
-    path = REPO_ROOT / target
-    if not path.exists():
-        return f"{target} does not exist in the repository"
-    if anchor and anchor not in _anchors(path.read_text()):
-        return f"{target} has no heading #{anchor}"
-    return None
-
-
-def test_every_link_in_the_readme_and_the_workflow_notes_resolves():
-    pages = {"README.md": (REPO_ROOT / "README.md").read_text()}
-    for name in NAMES:
-        for node in _ui(name)["nodes"]:
-            if node["type"] in ("MarkdownNote", "Note"):
-                pages[f"{name}.json node {node['id']}"] = node["widgets_values"][0]
-    links = [(page, url) for page, text in pages.items() for url in MARKDOWN_LINK.findall(text)]
-    assert len({page for page, _ in links}) == len(pages)  # every note links somewhere (its models)
-    problems = [f"{page}: {url}: {why}" for page, url in links if (why := _link_problem(url))]
+def test_every_link_in_the_workflow_notes_resolves():
+    notes = {f"{name}.json node {node['id']}": node["widgets_values"][0]
+             for name in NAMES for node in _ui(name)["nodes"] if node["type"] in ("MarkdownNote", "Note")}
+    found = [(note, url) for note, text in notes.items() for url in links(text)]
+    assert {note for note, _ in found} == set(notes)  # every note links somewhere (its models)
+    problems = [f"{note}: {url}: {why}" for note, url in found if (why := link_problem(url))]  # read in ComfyUI
     assert problems == []
-    assert not any("docs/comfyui.md" in text for text in pages.values())  # the page that never existed
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,0 +1,46 @@
+"""Library notices that are not the user's business, dropped by exact wording where they are logged.
+
+Importing diffusers (which every model run does) makes two libraries log at WARNING level about things the
+user neither chose nor can act on:
+
+- transformers 5 says, once per class, that `CLIPImageProcessor` / `SiglipImageProcessor` "requires
+  torchvision (not installed); falling back to" the PIL implementation. diffusers imports those classes for
+  pipelines we never use, and the PIL fallback is what we would choose anyway (torchvision does not load with
+  the CPU torch this project runs on).
+- bitsandbytes, when installed, tries at import time to fetch an optional CPU 4-bit kernel from the Hugging
+  Face Hub and, offline, logs that it failed; the built-in kernel it then uses is correct, only slower.
+
+Each filter sits on the one logger that emits its notice and matches the notice's own words, so every other
+warning of those libraries (and of these loggers) still reaches the user. Installed once, when
+`minigpt5_core` is imported, so it is in place before any module imports diffusers or transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+# logger name -> words that only the unwanted notice of that logger contains
+NOT_THE_USERS_BUSINESS: dict[str, tuple[str, ...]] = {
+    "transformers.utils.import_utils": ("requires torchvision (not installed); falling back to",),
+    "bitsandbytes.backends.cpu.ops": ("Failed to load CPU gemm_4bit_forward from kernels-community",),
+}
+
+
+class DropNotices(logging.Filter):
+    """Drops the records of one logger whose message contains one of `phrases`; passes everything else."""
+
+    def __init__(self, phrases: tuple[str, ...]) -> None:
+        super().__init__()
+        self.phrases = phrases
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(phrase in message for phrase in self.phrases)
+
+
+def drop_library_notices() -> None:
+    """Puts a `DropNotices` on each logger of `NOT_THE_USERS_BUSINESS` (once, however often it is called)."""
+    for name, phrases in NOT_THE_USERS_BUSINESS.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropNotices) for f in logger.filters):
+            logger.addFilter(DropNotices(phrases))
