@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import signal
 import sys
 import threading
@@ -91,6 +92,11 @@ def run_cli(prog: str, body: Callable[[Sequence[str]], int | None], argv: Sequen
     and a launcher's SIGTERM must stop it at once."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv
+    # Our commands never download. Libraries imported along the way may still ask the Hugging Face Hub on their
+    # own (bitsandbytes looks up a CPU kernel there on AVX512-BF16 machines when diffusers imports it): offline
+    # mode makes such a look-up fail at once, on the machine, instead of contacting the network. A user's own
+    # setting wins.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         with stop_signals_interrupt() if stop_signals else nullcontext():
             return body(argv) or EXIT_OK
