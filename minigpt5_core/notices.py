@@ -1,12 +1,15 @@
 """Library notices that are not the user's business, dropped by exact wording where they are logged.
 
-Importing diffusers (which every model run does) makes two libraries log at WARNING level about things the
+Importing diffusers (which every model run does), and running a quantized LLM, make two libraries log at WARNING level about things the
 user neither chose nor can act on:
 
 - transformers 5 says, once per class, that `CLIPImageProcessor` / `SiglipImageProcessor` "requires
   torchvision (not installed); falling back to" the PIL implementation. diffusers imports those classes for
   pipelines we never use, and the PIL fallback is what we would choose anyway (torchvision does not load with
   the CPU torch this project runs on).
+- bitsandbytes logs "inputs will be cast ... to float16" on EVERY int8 matmul whose input is not fp16: on a
+  float32 or bfloat16 model that is one line per layer per token of an `int8` model. The cast is how LLM.int8()
+  computes.
 - bitsandbytes, when installed, tries at import time to fetch an optional CPU 4-bit kernel from the Hugging
   Face Hub and, offline, logs that it failed; the built-in kernel it then uses is correct, only slower.
 
@@ -23,6 +26,7 @@ import logging
 NOT_THE_USERS_BUSINESS: dict[str, tuple[str, ...]] = {
     "transformers.utils.import_utils": ("requires torchvision (not installed); falling back to",),
     "bitsandbytes.backends.cpu.ops": ("Failed to load CPU gemm_4bit_forward from kernels-community",),
+    "bitsandbytes.autograd._functions": ("inputs will be cast from",),
 }
 
 

@@ -12,7 +12,6 @@ This module imports no torch at import time, so the CLIs and the nodes can offer
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from ..errors import MiniGPT5Error
@@ -54,18 +53,6 @@ def bnb_config(tier: str, compute_dtype: torch.dtype):
                               llm_int8_skip_modules=KEEP_FULL_PRECISION)
 
 
-class _ExpectedInt8Cast(logging.Filter):
-    """bitsandbytes logs "inputs will be cast ... to float16" on EVERY int8 matmul whose input is not fp16: on
-    a float32 or bfloat16 model that is one line per layer per token. The cast is how LLM.int8() computes, so
-    the line says nothing to a user; every other bitsandbytes message still gets through."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "inputs will be cast from" not in record.getMessage()
-
-
-_INT8_LOG = logging.getLogger("bitsandbytes.autograd._functions")
-
-
 class LLMQuantizer:
     """Quantizes the LLM's linear weights one tensor at a time, while a streaming load assigns them.
 
@@ -86,8 +73,6 @@ class LLMQuantizer:
 
         self.work_device = work_device or (torch.device("cuda") if torch.cuda.is_available() else None)
         self.bnb = _bitsandbytes() if tier != "none" else None
-        if tier == "int8" and not any(isinstance(f, _ExpectedInt8Cast) for f in _INT8_LOG.filters):
-            _INT8_LOG.addFilter(_ExpectedInt8Cast())
 
     def prepare(self, llm: torch.nn.Module) -> None:
         if self.bnb is None:
