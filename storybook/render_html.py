@@ -58,7 +58,8 @@ def frame_sizes(g: PageGeometry) -> dict[str, float]:
     band_padding = 0.35 * g.font_pt * 25.4 / 72
     sizes = {
         "left": m, "top": m, "width": g.width_mm - 2 * m,
-        "folio_bottom": 0.3 * m,
+        # The page number's box sits on the safe zone's edge (a print target's) or near the trim (screen).
+        "folio_bottom": max(0.3 * m, g.safe_mm),
         "cover_title_top": m + 0.04 * safe_h, "cover_title_height": 0.22 * safe_h,
         "cover_picture_top": m + 0.28 * safe_h, "cover_picture_height": 0.58 * safe_h,
         "cover_author_top": m + 0.89 * safe_h, "cover_author_height": 0.11 * safe_h,
@@ -86,7 +87,7 @@ def _band_sizes(g: PageGeometry) -> dict[str, float]:
     picture = band_picture_height(g.width_mm, g.height_mm)
     gap = 0.03 * g.height_mm
     return {"band_picture_height": picture, "band_text_top": picture + gap,
-            "band_text_height": g.height_mm - picture - gap - 0.9 * m}
+            "band_text_height": g.height_mm - picture - gap - max(0.9 * m, g.safe_mm)}
 
 
 def printed_width_mm(layout: str, g: PageGeometry) -> float:
