@@ -113,4 +113,19 @@ def write_cover(story: Story, folder: Path, options: BookOptions, page_count: in
 
     variant = options.print_target.pdf_variant
     document = layout_pdf(folder, variant, html=cover_html(story, options, page_count, looks))
+    _check_fits(document)
     return write_pdf(document, Path(folder) / COVER_NAME, variant)
+
+
+def _check_fits(document) -> None:
+    """Refuse a title or blurb that its frame would cut: a cover is not printed with words missing."""
+    what = {"title": "the title (--title)", "blurb": "the blurb (--blurb)"}
+    for box in document.pages[0]._page_box.descendants(placeholders=True):
+        box = getattr(box, "_box", box)  # absolutely positioned boxes sit in the tree as placeholders
+        element = getattr(box, "element", None)
+        part = element.get("data-part") if element is not None else None
+        if part not in what or not getattr(box, "children", None):
+            continue
+        bottom = box.content_box_y() + box.height
+        if max(child.position_y + child.margin_height() for child in box.children) > bottom + 0.5:
+            raise StorybookError(f"{what[part]} does not fit on the cover wrap: shorten it")

@@ -36,7 +36,6 @@ def check_target(document: weasyprint.Document, options: BookOptions, sheets: li
     rules = options.print_target
     if not rules.rules_enforced:
         return
-    g = options.geometry()
     pages = len(document.pages)
     findings = report.findings
     findings.extend(_page_boxes(document, options))
@@ -50,7 +49,9 @@ def check_target(document: weasyprint.Document, options: BookOptions, sheets: li
         findings.append(Finding("info", "page-count", f"{padded} notes pages were added at the end to reach "
                                 f"{rules.service}'s minimum of {rules.min_pages} pages (or an even count)"))
     if rules.min_dpi:
-        _resolution(report, rules.min_dpi, rules.service, g.width_mm)
+        _resolution(report, rules.min_dpi, rules.service)
+    if options.cover and rules.cover_wrap is not None:
+        findings.append(Finding("info", "cover-wrap", f"no cover.pdf: {rules.cover_wrap}"))
 
 
 def _page_boxes(document: weasyprint.Document, options: BookOptions) -> Iterator[Finding]:
@@ -128,7 +129,7 @@ def _safe_zone(document: weasyprint.Document, options: BookOptions, sheets: list
                           f"page {number}", number)
 
 
-def _resolution(report: PreflightReport, min_dpi: int, service: str, page_width_mm: float) -> None:
+def _resolution(report: PreflightReport, min_dpi: int, service: str) -> None:
     """Pictures under the service's resolution: photos break the rule (one finding naming the pages);
     pixel art (tiny pictures printed as crisp squares, like the bundled model's) is said once, as intended."""
     low = [image for image in report.images if image.dpi < min_dpi]
