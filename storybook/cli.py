@@ -305,13 +305,14 @@ def _rules_exit(result: BookResult, options: BookOptions) -> int | None:
     return EXIT_RULES_BROKEN
 
 
-def redraw(args: argparse.Namespace) -> None:
+def redraw(args: argparse.Namespace) -> int | None:
     """Run `redraw`: the pages' pictures again from their voken features, then the whole book rewritten."""
     from storybook.redraw import redraw_book
 
     result = redraw_book(args.book, args.page, seed=args.seed, steps=args.steps, guidance=args.guidance,
                          model_dir=args.model, sd=args.sd, progress=True)
     _print_result(result, args.json)
+    return _rules_exit(result, BookOptions.of_story(load_story(result.folder), str(result.manifest)))
 
 
 def run(args: argparse.Namespace) -> int | None:

@@ -60,6 +60,7 @@ class PreflightReport:
 
     page_count: int = 0
     images: list[PrintedImage] = field(default_factory=list)
+    target: str = "screen"  # the print target whose rules were checked (storybook.targets)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -76,7 +77,8 @@ class PreflightReport:
 
     def to_dict(self) -> dict:
         """JSON-ready form (the CLI's `--json` output, with the output paths added)."""
-        return {"ok": not self.errors and not self.violations, "page_count": self.page_count, "min_dpi": MIN_DPI,
+        return {"ok": not self.errors and not self.violations, "target": self.target,
+                "page_count": self.page_count, "min_dpi": MIN_DPI,
                 "images": [asdict(i) for i in self.images], "findings": [asdict(f) for f in self.findings]}
 
     def to_json(self) -> str:

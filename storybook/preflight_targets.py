@@ -34,6 +34,7 @@ def check_target(document: weasyprint.Document, options: BookOptions, sheets: li
     """Add the target's violations to `report` (its per-picture resolution warnings become one finding per
     rule: violations for photos, one note for pixel art)."""
     rules = options.print_target
+    report.target = rules.name
     if not rules.rules_enforced:
         return
     pages = len(document.pages)
@@ -50,7 +51,7 @@ def check_target(document: weasyprint.Document, options: BookOptions, sheets: li
                                 f"{rules.service}'s minimum of {rules.min_pages} pages (or an even count)"))
     if rules.min_dpi:
         _resolution(report, rules.min_dpi, rules.service)
-    if options.cover and rules.cover_wrap is not None:
+    if options.cover and rules.cover_wrap is not None and rules.min_pages:  # a service's bound book needs one
         findings.append(Finding("info", "cover-wrap", f"no cover.pdf: {rules.cover_wrap}"))
 
 

@@ -31,8 +31,10 @@ def write_print_files(story: Story, folder: Path, pdf: Path, options: BookOption
         written["booklet"] = folder / BOOKLET_NAME
         scale = impose_booklet(pdf, written["booklet"], options.paper_size, rules.safe_mm)
         sides = len(booklet_order(page_count))
+        # The imposition pads the count itself, so preflight's advice to pad it is moot.
+        report.findings[:] = [f for f in report.findings if f.check != "page-parity"]
         report.findings.append(Finding(
-            "info", "booklet", f"{BOOKLET_NAME}: {sides // 2} {options.paper_size} sheets ({page_count} pages "
+            "info", "booklet", f"{BOOKLET_NAME}: {sides // 2} sheet(s) of {options.paper_size} paper ({page_count} pages "
             f"padded to {2 * sides} with blank pages, at {100 * scale:.0f}% size); print it double-sided, "
             "flipping on the short edge, then fold the stack in the middle and staple along the fold"))
     else:

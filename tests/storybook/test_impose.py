@@ -1,6 +1,8 @@
 """`make --target home`: pages on the printer's sheets, nothing within 5 mm of an edge; with `--impose booklet`,
 two pages to a landscape sheet side in the order that folds into the book."""
 
+import json
+
 import pytest
 from pypdf import PdfReader
 
@@ -84,3 +86,12 @@ def test_impose_needs_the_home_target(tmp_path, capsys):
     story = picture_story(tmp_path / "story", pages=1, pixels=64)
     assert make_book("--manifest", story, "--out", tmp_path / "book", "--impose", "booklet") == 2
     assert "--impose is for --target home" in capsys.readouterr().err
+
+
+def test_booklet_preflight_says_how_to_print_and_drops_the_page_parity_advice(tmp_path, capsys):
+    story = picture_story(tmp_path / "story", pages=2, pixels=64)
+    assert make_book("--manifest", story, "--out", tmp_path / "book", "--target", "home", "--impose", "booklet",
+                     "--paper-size", "letter", "--json") == 0
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [f["check"] for f in findings if f["check"] in ("page-parity", "booklet")] == ["booklet"]
+    assert "1 sheet(s) of letter paper (3 pages padded to 4" in [f for f in findings if f["check"] == "booklet"][0]["message"]

@@ -60,7 +60,7 @@ def test_photos_under_300_dpi_break_kdps_rule_once_with_pages_and_fix(tmp_path, 
                      "--json") == 3
     out, err = capsys.readouterr()
     report = json.loads(out)
-    assert report["ok"] is False
+    assert report["ok"] is False and report["target"] == "kdp"
     [finding] = [f for f in report["findings"] if f["check"] == "image-dpi"]
     assert finding["level"] == "violation"
     assert "on PDF pages 2, 3:" in finding["message"] and "--upscale MODEL_FILE" in finding["message"]
