@@ -86,9 +86,12 @@ class BookOptions:
         """Whether a cover wrap (cover.pdf) is made, so that the interior starts with a title page."""
         return self.cover and self.print_target.cover_wrap is None
 
-    def geometry(self) -> PageGeometry:
-        """The page geometry; raises StorybookError on an unknown size, a bad bleed, or a bleed or crop marks
-        the print target does not allow."""
+    def geometry(self, page_count: int = 0) -> PageGeometry:
+        """The page geometry of a book of `page_count` printed pages (0: not known yet); raises StorybookError
+        on an unknown size, a bad bleed, or a bleed or crop marks the print target does not allow.
+
+        The margins are kept symmetric (pages look the same on both sides of a spread), so a thick book's
+        wider gutter (KDP: from 151 pages) widens every margin."""
         rules = self.print_target
         bleed = self.bleed
         if rules.bleed_in is not None:
@@ -100,7 +103,8 @@ class BookOptions:
             raise StorybookError(f"{rules.service} refuses files with crop or trim marks: leave out --crop-marks "
                                  f"with --target {rules.name}")
         geometry = PageGeometry.parse(self.size, bleed, self.crop_marks)
-        return replace(geometry, bleed_at_binding=rules.bleed_at_binding, safe_mm=rules.safe_mm)
+        safe_mm = max(rules.safe_mm, rules.gutter_in(page_count) * 25.4 if page_count else 0.0)
+        return replace(geometry, bleed_at_binding=rules.bleed_at_binding, safe_mm=safe_mm)
 
     def sheets(self, page_count: int, texts: Sequence[str] = ()) -> list[Sheet]:
         """The printed pages for a story of `page_count` pages with these page `texts`, padded to the print

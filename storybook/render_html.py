@@ -114,10 +114,11 @@ def picture_styles(story: Story, options: BookOptions, looks: dict[str, PictureL
 
 def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] | None = None) -> str:
     """The complete HTML of the book, with image and font paths relative to the story folder."""
-    geometry = options.geometry()
-    template = template_environment().get_template("book.html.j2")
     texts = [page.text for page in story.pages]
-    return template.render(story=story, sheets=options.sheets(len(story.pages), texts), g=geometry,
+    sheets = options.sheets(len(story.pages), texts)
+    geometry = options.geometry(len(sheets))
+    template = template_environment().get_template("book.html.j2")
+    return template.render(story=story, sheets=sheets, g=geometry,
                            f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator(),
                            layout=options.layout, pictures=picture_styles(story, options, looks or {}),
                            fonts=FACES, font_folder=FONT_FOLDER, font_families=font_families())

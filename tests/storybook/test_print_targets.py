@@ -7,6 +7,7 @@ import pytest
 from pypdf import PdfReader
 
 from print_helpers import char_boxes, inches, make_book, picture_story, vist_sample
+from storybook.options import BookOptions
 from storybook.preflight_targets import check_fonts
 
 SAFE_PT = 0.375 * 72
@@ -121,3 +122,10 @@ def test_a_bleed_other_than_the_services_is_refused(tmp_path, capsys):
     story = picture_story(tmp_path / "story", pages=1, pixels=64)
     assert make_book("--manifest", story, "--out", tmp_path / "book", "--target", "kdp", "--bleed", "3mm") == 2
     assert "leave out --bleed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pages, gutter_in", [(24, 0.375), (150, 0.375), (151, 0.5), (301, 0.625), (828, 0.875)])
+def test_kdp_gutter_grows_with_the_page_count_and_the_margins_follow(pages, gutter_in):
+    options = BookOptions(size="6x9in", target="kdp")
+    assert options.print_target.gutter_in(pages) == gutter_in
+    assert options.geometry(pages).margin_mm >= gutter_in * 25.4
