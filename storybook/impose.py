@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from storybook.pagesize import PRESETS
-from storybook.targets import HOME_PAPERS
+from storybook.targets import HOME_PAPERS, MM_PER_INCH
 
 BOOKLET_NAME = "booklet.pdf"
-PT_PER_MM = 72 / 25.4
+PT_PER_MM = 72 / MM_PER_INCH
 
 
 def booklet_order(page_count: int) -> list[tuple[int | None, int | None]]:

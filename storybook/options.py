@@ -16,7 +16,7 @@ from typing import Any
 from storybook.errors import StorybookError
 from storybook.layouts import Sheet, check_layout, check_padding, plan_sheets
 from storybook.pagesize import PageGeometry, parse_bleed
-from storybook.targets import HOME_PAPERS, IMPOSITIONS, PAPERS, Target, check_choice, target
+from storybook.targets import HOME_PAPERS, IMPOSITIONS, MM_PER_INCH, PAPERS, Target, check_choice, target
 
 DEFAULT_SIZE = "a5"
 DEFAULT_LAYOUT = "picture-book"
@@ -95,7 +95,7 @@ class BookOptions:
         rules = self.print_target
         bleed = self.bleed
         if rules.bleed_in is not None:
-            if parse_bleed(self.bleed) not in (0.0, rules.bleed_in * 25.4):
+            if parse_bleed(self.bleed) not in (0.0, rules.bleed_in * MM_PER_INCH):
                 raise StorybookError(f"--target {rules.name} sets the bleed ({rules.bleed_in:g} in, as "
                                      f"{rules.service} asks): leave out --bleed")
             bleed = f"{rules.bleed_in}in"
@@ -103,7 +103,7 @@ class BookOptions:
             raise StorybookError(f"{rules.service} refuses files with crop or trim marks: leave out --crop-marks "
                                  f"with --target {rules.name}")
         geometry = PageGeometry.parse(self.size, bleed, self.crop_marks)
-        safe_mm = max(rules.safe_mm, rules.gutter_in(page_count) * 25.4 if page_count else 0.0)
+        safe_mm = max(rules.safe_mm, rules.gutter_in(page_count) * MM_PER_INCH if page_count else 0.0)
         return replace(geometry, bleed_at_binding=rules.bleed_at_binding, safe_mm=safe_mm)
 
     def sheets(self, page_count: int, texts: Sequence[str] = ()) -> list[Sheet]:

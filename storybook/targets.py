@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storybook.errors import StorybookError
+from storybook.pagesize import MM_PER_UNIT
 
-MM_PER_INCH = 25.4
+MM_PER_INCH = MM_PER_UNIT["in"]
 # KDP's paper thickness per page (inches), which makes the spine width: pages x thickness.
 KDP_PAPER_INCH = {"white": 0.002252, "cream": 0.0025, "color": 0.002252, "premium-color": 0.002347}
 PAPERS = tuple(KDP_PAPER_INCH)
