@@ -74,8 +74,8 @@ def _pad(kinds: list[tuple[str, tuple[int, ...]]], padding: str) -> None:
 
 def _pad_to_minimum(kinds: list[tuple[str, tuple[int, ...]]], min_pages: int, even: bool) -> None:
     """Append notes pages (a heading and ruled lines) up to a print service's minimum page count and, where
-    it asks, to an even count. Notes pages, not blank ones: services reject runs of blank pages (KDP: more
-    than 10 at the end), and a short picture book padded to 24 pages would need more."""
+    it asks, to an even count. Notes pages, not blank ones: services flag long runs of blank pages, and a
+    short picture book padded to 24 pages would end in a long run."""
     while len(kinds) < min_pages or (even and len(kinds) % 2):
         kinds.append(("notes", ()))
 

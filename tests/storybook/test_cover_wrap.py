@@ -91,7 +91,7 @@ def test_blurb_is_refused_without_a_cover_wrap(tmp_path, capsys):
 
 def test_a_blurb_too_long_for_the_back_cover_is_refused_not_cut(tmp_path, capsys):
     story = picture_story(tmp_path / "story", pages=1, pixels=64)
-    code = make_book("--manifest", story, "--out", tmp_path / "book", "--target", "kdp", "--blurb", "word " * 900)
+    code = make_book("--manifest", story, "--out", tmp_path / "book", "--target", "kdp", "--blurb", "word " * 400)
     assert code == 2
     assert "the blurb (--blurb) does not fit on the cover wrap: shorten it" in capsys.readouterr().err
     assert not (tmp_path / "book").exists()
