@@ -67,8 +67,8 @@ def _page_boxes(document: weasyprint.Document, options: BookOptions) -> Iterator
         size = (page.width * MM_PER_CSS_PX, page.height * MM_PER_CSS_PX)
         if any(abs(a - b) > _TOLERANCE_MM for a, b in zip(size, (g.width_mm, g.height_mm))):
             yield Finding("violation", "page-size", f"trim is {size[0]:.1f}x{size[1]:.1f} mm, not the "
-                          f"{g.width_mm:.1f}x{g.height_mm:.1f} mm asked for (a page's own @page size)", f"page {number}",
-                          number)
+                          f"{g.width_mm:.1f}x{g.height_mm:.1f} mm asked for (a page's own @page size)",
+                          f"page {number}", number)
         wrong = [side for side in want if abs(got[side] - want[side]) > _TOLERANCE_MM]
         if wrong:
             yield Finding("violation", "bleed", f"bleed on the {', '.join(wrong)} edge is "

@@ -34,8 +34,8 @@ def write_print_files(story: Story, folder: Path, pdf: Path, options: BookOption
         # The imposition pads the count itself, so preflight's advice to pad it is moot.
         report.findings[:] = [f for f in report.findings if f.check != "page-parity"]
         report.findings.append(Finding(
-            "info", "booklet", f"{BOOKLET_NAME}: {sides // 2} sheet(s) of {options.paper_size} paper ({page_count} pages "
-            f"padded to {2 * sides} with blank pages, at {100 * scale:.0f}% size); print it double-sided, "
+            "info", "booklet", f"{BOOKLET_NAME}: {sides // 2} sheet(s) of {options.paper_size} paper ({page_count} "
+            f"pages padded to {2 * sides} with blank pages, at {100 * scale:.0f}% size); print it double-sided, "
             "flipping on the short edge, then fold the stack in the middle and staple along the fold"))
     else:
         part = pdf.with_name(pdf.name + _PART_SUFFIX)

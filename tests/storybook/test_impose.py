@@ -93,5 +93,5 @@ def test_booklet_preflight_says_how_to_print_and_drops_the_page_parity_advice(tm
     assert make_book("--manifest", story, "--out", tmp_path / "book", "--target", "home", "--impose", "booklet",
                      "--paper-size", "letter", "--json") == 0
     findings = json.loads(capsys.readouterr().out)["findings"]
-    assert [f["check"] for f in findings if f["check"] in ("page-parity", "booklet")] == ["booklet"]
-    assert "1 sheet(s) of letter paper (3 pages padded to 4" in [f for f in findings if f["check"] == "booklet"][0]["message"]
+    [booklet] = [f for f in findings if f["check"] in ("page-parity", "booklet")]
+    assert "1 sheet(s) of letter paper (3 pages padded to 4" in booklet["message"]
