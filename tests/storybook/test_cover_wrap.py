@@ -95,3 +95,13 @@ def test_a_blurb_too_long_for_the_back_cover_is_refused_not_cut(tmp_path, capsys
     assert code == 2
     assert "the blurb (--blurb) does not fit on the cover wrap: shorten it" in capsys.readouterr().err
     assert not (tmp_path / "book").exists()
+
+
+def test_cover_text_stays_in_the_safe_zone_of_its_panel(cream_book):
+    _, book = cream_book
+    trim = PdfReader(book / "cover.pdf").pages[0].trimbox
+    width, height = float(trim.width), float(trim.height)
+    safe = 0.375 * 72
+    for char, (left, bottom, right, top) in char_boxes(book / "cover.pdf")[0]:
+        assert min(left, bottom, width - right, height - top) >= safe - 0.5, char
+        assert not (8.5 * 72 - safe < right and left < width - 8.5 * 72 + safe), f"{char} crosses a spine fold"

@@ -129,3 +129,10 @@ def test_kdp_gutter_grows_with_the_page_count_and_the_margins_follow(pages, gutt
     options = BookOptions(size="6x9in", target="kdp")
     assert options.print_target.gutter_in(pages) == gutter_in
     assert options.geometry(pages).margin_mm >= gutter_in * 25.4
+
+
+def test_remaking_a_kdp_book_from_its_folder_keeps_its_target(kdp_book, tmp_path):
+    assert make_book("--manifest", kdp_book, "--out", tmp_path / "again") == 0
+    assert json.loads((tmp_path / "again" / "story.json").read_text())["book"]["target"] == "kdp"
+    assert len(PdfReader(tmp_path / "again" / "storybook.pdf").pages) == 24
+    assert (tmp_path / "again" / "cover.pdf").exists()
