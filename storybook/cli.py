@@ -262,7 +262,7 @@ def _print_options(args: argparse.Namespace, base: BookOptions) -> dict:
         paper = args.paper_size or (base.paper_size if kept else locale_paper(_territory()))
         impose = args.impose or base.impose
         chosen.update(paper_size=paper, impose=impose)
-        if args.size is None and not kept:
+        if args.size is None and not (kept and (paper, impose) == (base.paper_size, base.impose)):
             chosen["size"] = HOME_PAPERS[paper][1 if impose == "booklet" else 0]
     return chosen
 
