@@ -95,3 +95,11 @@ def test_booklet_preflight_says_how_to_print_and_drops_the_page_parity_advice(tm
     findings = json.loads(capsys.readouterr().out)["findings"]
     [booklet] = [f for f in findings if f["check"] in ("page-parity", "booklet")]
     assert "1 sheet(s) of letter paper (3 pages padded to 4" in booklet["message"]
+
+
+def test_a_home_book_made_again_as_a_booklet_gets_half_sheet_pages(tmp_path):
+    story = picture_story(tmp_path / "story", pages=1, pixels=64)
+    assert make_book("--manifest", story, "--out", tmp_path / "plain", "--target", "home", "--paper-size", "a4") == 0
+    assert make_book("--manifest", tmp_path / "plain", "--out", tmp_path / "booklet", "--impose", "booklet") == 0
+    book = json.loads((tmp_path / "booklet" / "story.json").read_text())["book"]
+    assert (book["target"], book["paper_size"], book["impose"], book["size"]) == ("home", "a4", "booklet", "a5")
