@@ -3,8 +3,7 @@
 One place holds each service's numbers (bleed, safe zone, gutter, minimum page count, marks, PDF variant,
 resolution, cover spine); page geometry, the cover wrap, imposition and preflight all read them from here,
 so that what is laid out and what is checked cannot disagree. The numbers are the ones the services publish
-(gathered 2026-12; /work/shared/design/STORYBOOK.md, docs/printing.md): check their help pages before relying
-on them.
+(gathered 2026-12, listed in docs/printing.md): check their help pages before relying on them.
 """
 
 from __future__ import annotations
