@@ -30,6 +30,8 @@ from storybook.options import BookOptions
 from storybook.exports import write_exports
 from storybook.outdir import building
 from storybook.preflight import Finding, PreflightReport, check_rendered, check_sources
+from storybook.preflight_targets import check_fonts, check_target
+from storybook.print_files import write_print_files
 from storybook.render_html import HTML_NAME, write_html
 from storybook.render_pdf import PDF_NAME, PdfUnavailable, layout_pdf, write_pdf
 
@@ -142,8 +144,9 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
         write_html(story, tmp, options, looks)
         bar.set_postfix_str(HTML_NAME)
         bar.update()
+        rules = options.print_target
         try:
-            document = layout_pdf(tmp)
+            document = layout_pdf(tmp, rules.pdf_variant)
         except PdfUnavailable as e:
             skipped = str(e)
             report = PreflightReport(findings=[Finding("warning", "pdf-skipped", f"no PDF written: {skipped}")])
@@ -151,13 +154,20 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
             skipped = None
             bar.set_postfix_str("layout")
             bar.update()
-            report = check_rendered(document, story, options.sheets(len(story.pages), texts), pixels)
+            sheets = options.sheets(len(story.pages), texts)
+            report = check_rendered(document, story, sheets, pixels)
+            check_target(document, options, sheets, report)
             if report.errors:
                 raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in report.errors))
-            write_pdf(document, tmp / PDF_NAME)
+            write_pdf(document, tmp / PDF_NAME, rules.pdf_variant)
+            if rules.rules_enforced:
+                report.findings.extend(check_fonts(tmp / PDF_NAME, rules.service))
             bar.set_postfix_str(PDF_NAME)
             bar.update()
         written = write_exports(story, tmp, options, looks, None if skipped else tmp / PDF_NAME, report)
+        if not skipped:
+            written.update(write_print_files(story, tmp, tmp / PDF_NAME, options, len(document.pages), looks,
+                                             report))
     return BookResult(folder=out, manifest=out / MANIFEST_NAME, html=out / HTML_NAME,
                       pdf=None if skipped else out / PDF_NAME, report=report, pdf_skipped=skipped,
                       exports={kind: out / path.name for kind, path in written.items()})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import locale
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,9 +28,13 @@ from storybook.manifest import Story, check_text, load_story
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
 from storybook.outdir import check_out_folder
 from storybook.pagesize import SIZE_HELP
+from storybook.targets import HOME_PAPER_HELP, HOME_PAPERS, IMPOSE_HELP, IMPOSITIONS, PAPER_HELP, PAPERS, \
+    TARGET_HELP, TARGET_NAMES, locale_paper, target
 from storybook.vist import from_vist
 
 DEFAULT_OUT = "storybook-out"
+# The book was written, but it breaks rules of its print target (preflight lists them as violations).
+EXIT_RULES_BROKEN = 3
 EXAMPLES = """\
 examples:
   python -m storybook make --manifest my-story --out book --size 8.5x8.5in --bleed 0.125in --crop-marks
@@ -38,12 +43,15 @@ examples:
   python -m storybook make --vist val_cleaned.json --image-map val_image_mapping.json --story-id 40470
   python -m storybook make --model models/minigpt5-toy --prompt "A red circle went for a walk." --pages 6 --seed 1
   python -m storybook make --model models/minigpt5-vist --sd v2-1_512-ema-pruned.safetensors --prompt "A fox."
+  python -m storybook make --manifest my-story --out kdp-book --target kdp --size 8.5x8.5in --paper cream
+  python -m storybook make --manifest my-story --out booklet --target home --impose booklet --paper-size a4
 
 OUT receives story.json, the pictures, index.html (preview) and storybook.pdf (print). An existing OUT is
 replaced only once the new book is complete, and only if it is empty or a storybook folder holding nothing
 but its book's files; anything else is never deleted. The last line printed names the PDF.
 Exit codes: 0 book written; 2 bad input (one line on stderr); 1 internal error (rerun with --debug for the
-traceback); 130 interrupted (OUT is left as it was).
+traceback); 3 book written but it breaks its --target's rules (preflight lists each as a violation, with its
+pages and the fix); 130 interrupted (OUT is left as it was).
 """
 
 
@@ -113,8 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
                            "the PDF is always written)")
     book.add_argument("--booklet-pad", choices=PADDING, metavar="HOW", help=f"{PADDING_HELP} "
                       "(default: none)")
+    _add_print_target(make)
     _add_redraw(commands)
     return parser
+
+
+def _add_print_target(make) -> None:
+    printing = make.add_argument_group(
+        "print target", "A print service's rules (docs/printing.md): page geometry, bleed, safe zone, minimum page "
+                        "count and PDF variant; preflight then enforces them (exit 3 on a broken rule).")
+    printing.add_argument("--target", choices=TARGET_NAMES, metavar="TARGET", help=f"{TARGET_HELP}")
+    printing.add_argument("--paper", choices=PAPERS, metavar="PAPER", help=f"{PAPER_HELP} (default: white)")
+    printing.add_argument("--blurb", metavar="TEXT", help="text for the back of the cover wrap (--target kdp)")
+    printing.add_argument("--paper-size", choices=tuple(HOME_PAPERS), metavar="PAPER", help=HOME_PAPER_HELP)
+    printing.add_argument("--impose", choices=IMPOSITIONS, metavar="HOW", help=f"{IMPOSE_HELP} (default: none)")
 
 
 def _add_redraw(commands) -> None:
@@ -211,21 +231,54 @@ def _book_options(args: argparse.Namespace, manifest: Story | None) -> BookOptio
     base = BookOptions()
     if manifest is not None:
         base = BookOptions.of_story(manifest, f"{Path(args.manifest) / 'story.json'}: field 'book'")
+    chosen = _print_options(args, base)
     options = BookOptions(
-        size=args.size or base.size, layout=args.layout or base.layout, bleed=args.bleed or base.bleed,
-        crop_marks=args.crop_marks or base.crop_marks, cover=base.cover and not args.no_cover,
+        size=chosen.pop("size", None) or args.size or base.size, layout=args.layout or base.layout,
+        bleed=chosen.pop("bleed", None) or args.bleed or base.bleed,
+        crop_marks=chosen.pop("crop_marks", args.crop_marks or base.crop_marks), cover=base.cover and not args.no_cover,
         page_numbers=base.page_numbers and not args.no_page_numbers, padding=args.booklet_pad or base.padding,
-        formats=parse_formats(args.formats) if args.formats is not None else base.formats)
+        formats=parse_formats(args.formats) if args.formats is not None else base.formats, **chosen)
     options.validate()
     return options
 
 
-def make(args: argparse.Namespace) -> None:
+def _print_options(args: argparse.Namespace, base: BookOptions) -> dict:
+    """The print target's options; a target that sets the bleed, or refuses crop marks, drops the ones the
+    book had before (they were for another target), and a home book is as large as the printer's paper (half
+    of it for a booklet) unless --size says otherwise."""
+    name = args.target or base.target
+    rules = target(name)
+    for flag, needs in (("paper", "kdp"), ("blurb", "kdp"), ("paper_size", "home"), ("impose", "home")):
+        if getattr(args, flag) is not None and name != needs:
+            raise StorybookError(f"--{flag.replace('_', '-')} is for --target {needs}")
+    chosen: dict = {"target": name, "paper": args.paper or base.paper,
+                    "blurb": args.blurb or (base.blurb if name == "kdp" else "")}
+    if rules.bleed_in is not None and args.bleed is None:
+        chosen["bleed"] = "0"
+    if not rules.marks_allowed and not args.crop_marks:
+        chosen["crop_marks"] = False
+    if name == "home":
+        kept = base.target == "home"
+        paper = args.paper_size or (base.paper_size if kept else locale_paper(_territory()))
+        impose = args.impose or base.impose
+        chosen.update(paper_size=paper, impose=impose)
+        if args.size is None and not (kept and (paper, impose) == (base.paper_size, base.impose)):
+            chosen["size"] = HOME_PAPERS[paper][1 if impose == "booklet" else 0]
+    return chosen
+
+
+def _territory() -> str | None:
+    """The country part of the user's locale ("en_US" -> "US"), which decides A4 or Letter."""
+    name = locale.getlocale()[0] or ""
+    return name.split("_")[1][:2] if "_" in name else None
+
+
+def make(args: argparse.Namespace) -> int | None:
     """Run `make`: check the options first (generation is slow), then read or generate, then write."""
     _check_combination(args)
     manifest = load_story(args.manifest) if args.manifest is not None else None
     options = _book_options(args, manifest)
-    for flag in ("title", "author", "prompt"):
+    for flag in ("title", "author", "prompt", "blurb"):
         if getattr(args, flag) is not None:
             check_text(getattr(args, flag), f"--{flag}")
     check_out_folder(Path(args.out))
@@ -236,21 +289,35 @@ def make(args: argparse.Namespace) -> None:
         source.story.title = args.title
     if args.author is not None:
         source.story.author = args.author
-    _print_result(write_book(source, args.out, options, progress=True), args.json)
+    result = write_book(source, args.out, options, progress=True)
+    _print_result(result, args.json)
+    return _rules_exit(result, options)
 
 
-def redraw(args: argparse.Namespace) -> None:
+def _rules_exit(result: BookResult, options: BookOptions) -> int | None:
+    """EXIT_RULES_BROKEN, with one line saying so, when the book breaks its print target's rules."""
+    broken = result.report.violations
+    if not broken:
+        return None
+    print(f"storybook: error: the book breaks {len(broken)} of {options.print_target.service}'s rules (the "
+          f"violations above, each with its fix); it was written to {result.folder}, but fix them before "
+          "uploading it", file=sys.stderr)
+    return EXIT_RULES_BROKEN
+
+
+def redraw(args: argparse.Namespace) -> int | None:
     """Run `redraw`: the pages' pictures again from their voken features, then the whole book rewritten."""
     from storybook.redraw import redraw_book
 
     result = redraw_book(args.book, args.page, seed=args.seed, steps=args.steps, guidance=args.guidance,
                          model_dir=args.model, sd=args.sd, progress=True)
     _print_result(result, args.json)
+    return _rules_exit(result, BookOptions.of_story(load_story(result.folder), str(result.manifest)))
 
 
-def run(args: argparse.Namespace) -> None:
-    """Run the command the arguments name."""
-    (redraw if args.command == "redraw" else make)(args)
+def run(args: argparse.Namespace) -> int | None:
+    """Run the command the arguments name; returns its exit code (None: success)."""
+    return (redraw if args.command == "redraw" else make)(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,5 +25,7 @@ def write_exports(story: Story, folder: Path, options: BookOptions, looks: dict[
             report.findings.append(Finding("warning", "cbz-skipped", "no CBZ written: it is made from the PDF's "
                                                                      "pages, and no PDF could be made"))
         else:
-            written["cbz"] = write_cbz(story, pdf, Path(folder) / CBZ_NAME, cover=options.cover)
+            # With a cover wrap, page 1 is a title page, not the cover.
+            written["cbz"] = write_cbz(story, pdf, Path(folder) / CBZ_NAME,
+                                       cover=options.cover and not options.cover_wrap)
     return written

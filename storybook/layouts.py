@@ -72,13 +72,24 @@ def _pad(kinds: list[tuple[str, tuple[int, ...]]], padding: str) -> None:
     kinds += [("blank", ())] * missing
 
 
+def _pad_to_minimum(kinds: list[tuple[str, tuple[int, ...]]], min_pages: int, even: bool) -> None:
+    """Append notes pages (a heading and ruled lines) up to a print service's minimum page count and, where
+    it asks, to an even count. Notes pages, not blank ones: services flag long runs of blank pages, and a
+    short picture book padded to 24 pages would end in a long run."""
+    while len(kinds) < min_pages or (even and len(kinds) % 2):
+        kinds.append(("notes", ()))
+
+
 def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_numbers: bool = True,
-                texts: Sequence[str] = (), padding: str = "none") -> list[Sheet]:
+                texts: Sequence[str] = (), padding: str = "none", title_page: bool = False, min_pages: int = 0,
+                even: bool = False) -> list[Sheet]:
     """The sheets of a book of `page_count` story pages (`texts`: the page texts, which the picture-book
     layout needs to choose its form).
 
     In the spread layout the picture must be on a left-hand (even) page so that it faces its text;
-    the cover is page 1, and without a cover a blank page takes its place.
+    the cover is page 1, and without a cover a blank page takes its place. `title_page`: page 1 shows the
+    title instead of the cover picture (the cover is a separate wrap). `min_pages` and `even`: a print
+    service's page count rules, met with notes pages.
     """
     check_layout(layout)
     check_padding(padding)
@@ -86,7 +97,7 @@ def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_number
         layout = picture_book_form(texts)
     kinds: list[tuple[str, tuple[int, ...]]] = []
     if cover:
-        kinds.append(("cover", (0,)))
+        kinds.append(("title-page", ()) if title_page else ("cover", (0,)))
     elif layout == "spread":
         kinds.append(("blank", ()))
     if layout == "spread":
@@ -98,7 +109,8 @@ def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_number
     else:
         kinds += [(layout, (i,)) for i in range(page_count)]
     _pad(kinds, padding)
+    _pad_to_minimum(kinds, min_pages, even)
     return [
-        Sheet(kind, pages, number, page_numbers and kind not in ("cover", "blank", "end"))
+        Sheet(kind, pages, number, page_numbers and kind not in ("cover", "title-page", "blank", "end"))
         for number, (kind, pages) in enumerate(kinds, start=1)
     ]

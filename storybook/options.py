@@ -1,5 +1,6 @@
-"""How a book is laid out: page size, bleed, crop marks, layout, cover, page numbers, booklet padding, and
-which files besides the PDF are written.
+"""How a book is laid out: page size, bleed, crop marks, layout, cover, page numbers, booklet padding,
+which files besides the PDF are written, and the print target (its service's rules, the cover wrap's paper and
+blurb, the home printer's paper and imposition).
 
 Options are kept as the strings a user types (`"a5"`, `"3mm"`) so that the CLI and the ComfyUI node
 pass them through unchanged; `validate()` turns them into geometry and reports a bad value before any
@@ -9,12 +10,13 @@ work starts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from storybook.errors import StorybookError
 from storybook.layouts import Sheet, check_layout, check_padding, plan_sheets
-from storybook.pagesize import PageGeometry
+from storybook.pagesize import PageGeometry, parse_bleed
+from storybook.targets import HOME_PAPERS, IMPOSITIONS, MM_PER_INCH, PAPERS, Target, check_choice, target
 
 DEFAULT_SIZE = "a5"
 DEFAULT_LAYOUT = "picture-book"
@@ -45,6 +47,12 @@ class BookOptions:
     page_numbers: bool = True
     padding: str = "none"
     formats: tuple[str, ...] = ("pdf",)
+    # Print target (storybook.targets) and what only some targets use.
+    target: str = "screen"
+    paper: str = "white"  # kdp: the paper, which sets the spine width
+    blurb: str = ""  # kdp: text on the back cover
+    paper_size: str = "a4"  # home: the printer's paper
+    impose: str = "none"  # home: "booklet" for 2-up saddle-stitch sheets
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form kept in the manifest (`book`), so that `redraw` prints the book the same way."""
@@ -69,17 +77,53 @@ class BookOptions:
         options.validate()
         return options
 
-    def geometry(self) -> PageGeometry:
-        """The page geometry; raises StorybookError on an unknown size or a bad bleed."""
-        return PageGeometry.parse(self.size, self.bleed, self.crop_marks)
+    @property
+    def print_target(self) -> Target:
+        return target(self.target)
+
+    @property
+    def cover_wrap(self) -> bool:
+        """Whether a cover wrap (cover.pdf) is made, so that the interior starts with a title page."""
+        return self.cover and self.print_target.cover_wrap is None
+
+    def geometry(self, page_count: int = 0) -> PageGeometry:
+        """The page geometry of a book of `page_count` printed pages (0: not known yet); raises StorybookError
+        on an unknown size, a bad bleed, or a bleed or crop marks the print target does not allow.
+
+        The margins are kept symmetric (pages look the same on both sides of a spread), so a thick book's
+        wider gutter (KDP: from 151 pages) widens every margin."""
+        rules = self.print_target
+        bleed = self.bleed
+        if rules.bleed_in is not None:
+            if parse_bleed(self.bleed) not in (0.0, rules.bleed_in * MM_PER_INCH):
+                raise StorybookError(f"--target {rules.name} sets the bleed ({rules.bleed_in:g} in, as "
+                                     f"{rules.service} asks): leave out --bleed")
+            bleed = f"{rules.bleed_in}in"
+        if self.crop_marks and not rules.marks_allowed:
+            raise StorybookError(f"{rules.service} refuses files with crop or trim marks: leave out --crop-marks "
+                                 f"with --target {rules.name}")
+        geometry = PageGeometry.parse(self.size, bleed, self.crop_marks)
+        safe_mm = max(rules.safe_mm, rules.gutter_in(page_count) * MM_PER_INCH if page_count else 0.0)
+        return replace(geometry, bleed_at_binding=rules.bleed_at_binding, safe_mm=safe_mm)
 
     def sheets(self, page_count: int, texts: Sequence[str] = ()) -> list[Sheet]:
-        """The printed pages for a story of `page_count` pages with these page `texts`."""
+        """The printed pages for a story of `page_count` pages with these page `texts`, padded to the print
+        target's minimum page count."""
+        rules = self.print_target
         return plan_sheets(page_count, self.layout, cover=self.cover, page_numbers=self.page_numbers,
-                           texts=texts, padding=self.padding)
+                           texts=texts, padding=self.padding, title_page=self.cover_wrap,
+                           min_pages=rules.min_pages, even=rules.even_pages)
 
     def validate(self) -> None:
         """Raise StorybookError if any option is unusable."""
+        check_choice(self.paper, PAPERS, "paper")
+        check_choice(self.paper_size, tuple(HOME_PAPERS), "paper size")
+        check_choice(self.impose, IMPOSITIONS, "imposition")
+        if self.impose != "none" and self.target != "home":
+            raise StorybookError("--impose booklet is for a home printer: add --target home")
+        if self.blurb and not self.cover_wrap:
+            raise StorybookError("--blurb is printed on the back of the cover wrap, which only --target kdp makes "
+                                 "(and not with --no-cover)")
         self.geometry()
         check_layout(self.layout)
         check_padding(self.padding)

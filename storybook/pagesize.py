@@ -52,12 +52,18 @@ def parse_bleed(text: str) -> float:
 
 @dataclass(frozen=True)
 class PageGeometry:
-    """The trimmed page, the bleed around it, and the derived safe zone and text size."""
+    """The trimmed page, the bleed around it, and the derived safe zone and text size.
+
+    `bleed_at_binding` False puts the bleed on the outside edge, top and bottom only (KDP): right on odd
+    (right-hand) pages, left on even ones. `safe_mm` is the print target's safe zone: no text nearer the trim.
+    """
 
     width_mm: float
     height_mm: float
     bleed_mm: float = 0.0
     crop_marks: bool = False
+    bleed_at_binding: bool = True
+    safe_mm: float = 0.0
 
     @classmethod
     def parse(cls, size: str, bleed: str = "0", crop_marks: bool = False) -> PageGeometry:
@@ -70,8 +76,9 @@ class PageGeometry:
 
     @property
     def margin_mm(self) -> float:
-        """Safe zone inside the trim: printers cut within a few mm, so text stays clear of the edge."""
-        return max(5.0, 0.08 * min(self.width_mm, self.height_mm))
+        """Margin of the text frames inside the trim: printers cut within a few mm, so text stays clear of the
+        edge, and never nearer than the print target's safe zone."""
+        return max(5.0, 0.08 * min(self.width_mm, self.height_mm), self.safe_mm)
 
     @property
     def font_pt(self) -> float:

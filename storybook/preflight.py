@@ -32,7 +32,8 @@ _OVERFLOW_TOLERANCE_PX = 0.5
 
 @dataclass
 class Finding:
-    """One problem (error: the book cannot be made), risk (warning) or hint (info)."""
+    """One problem (error: the book cannot be made), broken print-target rule (violation: the book is
+    written, `make` exits non-zero), risk (warning) or hint (info)."""
 
     level: str
     check: str
@@ -59,6 +60,7 @@ class PreflightReport:
 
     page_count: int = 0
     images: list[PrintedImage] = field(default_factory=list)
+    target: str = "screen"  # the print target whose rules were checked (storybook.targets)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -66,12 +68,17 @@ class PreflightReport:
         return [f for f in self.findings if f.level == "error"]
 
     @property
+    def violations(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "violation"]
+
+    @property
     def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.level == "warning"]
 
     def to_dict(self) -> dict:
         """JSON-ready form (the CLI's `--json` output, with the output paths added)."""
-        return {"ok": not self.errors, "page_count": self.page_count, "min_dpi": MIN_DPI,
+        return {"ok": not self.errors and not self.violations, "target": self.target,
+                "page_count": self.page_count, "min_dpi": MIN_DPI,
                 "images": [asdict(i) for i in self.images], "findings": [asdict(f) for f in self.findings]}
 
     def to_json(self) -> str:
@@ -82,7 +89,9 @@ class PreflightReport:
         lowest = min((i.dpi for i in self.images), default=None)
         summary = (f"preflight: {self.page_count} pages, {len(self.images)} pictures"
                    + (f" (lowest {lowest:.0f} dpi)" if lowest is not None else "")
-                   + f"; {len(self.errors)} errors, {len(self.warnings)} warnings")
+                   + f"; {len(self.errors)} errors, "
+                   + (f"{len(self.violations)} print rules broken, " if self.violations else "")
+                   + f"{len(self.warnings)} warnings")
         lines = [summary]
         for f in self.findings:
             where = f.where + (f" (PDF page {f.pdf_page})" if f.pdf_page else "")
@@ -147,7 +156,7 @@ def _scale(box_w: float, box_h: float, pixels: tuple[int, int], fit: str) -> tup
 
 
 def _where(sheet: Sheet, data_page: str) -> str:
-    return "cover" if sheet.kind == "cover" else f"page {data_page}"
+    return "cover" if sheet.kind in ("cover", "title-page") else f"page {data_page}"
 
 
 def _text_findings(frame, where: str, pdf_page: int) -> list[Finding]:

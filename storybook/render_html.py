@@ -58,7 +58,8 @@ def frame_sizes(g: PageGeometry) -> dict[str, float]:
     band_padding = 0.35 * g.font_pt * 25.4 / 72
     sizes = {
         "left": m, "top": m, "width": g.width_mm - 2 * m,
-        "folio_bottom": 0.3 * m,
+        # The page number's box sits on the safe zone's edge (a print target's) or near the trim (screen).
+        "folio_bottom": max(0.3 * m, g.safe_mm),
         "cover_title_top": m + 0.04 * safe_h, "cover_title_height": 0.22 * safe_h,
         "cover_picture_top": m + 0.28 * safe_h, "cover_picture_height": 0.58 * safe_h,
         "cover_author_top": m + 0.89 * safe_h, "cover_author_height": 0.11 * safe_h,
@@ -86,7 +87,7 @@ def _band_sizes(g: PageGeometry) -> dict[str, float]:
     picture = band_picture_height(g.width_mm, g.height_mm)
     gap = 0.03 * g.height_mm
     return {"band_picture_height": picture, "band_text_top": picture + gap,
-            "band_text_height": g.height_mm - picture - gap - 0.9 * m}
+            "band_text_height": g.height_mm - picture - gap - max(0.9 * m, g.safe_mm)}
 
 
 def printed_width_mm(layout: str, g: PageGeometry) -> float:
@@ -113,10 +114,11 @@ def picture_styles(story: Story, options: BookOptions, looks: dict[str, PictureL
 
 def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] | None = None) -> str:
     """The complete HTML of the book, with image and font paths relative to the story folder."""
-    geometry = options.geometry()
-    template = template_environment().get_template("book.html.j2")
     texts = [page.text for page in story.pages]
-    return template.render(story=story, sheets=options.sheets(len(story.pages), texts), g=geometry,
+    sheets = options.sheets(len(story.pages), texts)
+    geometry = options.geometry(len(sheets))
+    template = template_environment().get_template("book.html.j2")
+    return template.render(story=story, sheets=sheets, g=geometry,
                            f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator(),
                            layout=options.layout, pictures=picture_styles(story, options, looks or {}),
                            fonts=FACES, font_folder=FONT_FOLDER, font_families=font_families())

@@ -44,17 +44,28 @@ def _weasyprint():
     return weasyprint
 
 
-def layout_pdf(folder: Path) -> weasyprint.Document:
-    """Lay out `folder/index.html` for print; image paths resolve inside `folder`.
+def _variant_options(variant: str | None) -> dict[str, str]:
+    """weasyprint's options for a PDF variant. PDF/X-4 gets an sRGB output intent: our pictures and colours
+    are sRGB, and weasyprint's PDF/X default (device CMYK, for which it has no profile) would leave the file
+    without the output intent PDF/X requires."""
+    return {"pdf_variant": variant, "output_intent": "srgb"} if variant else {}
+
+
+def layout_pdf(folder: Path, variant: str | None = None, html: str | None = None) -> weasyprint.Document:
+    """Lay out `folder/index.html` (or the `html` given, e.g. the cover wrap's) for print, as PDF `variant`
+    (e.g. "pdf/x-4"); image paths resolve inside `folder`.
 
     No `dpi`, `optimize_images` or `jpeg_quality` options: pictures are embedded at full resolution, and
     JPEG files byte for byte. Raises `PdfUnavailable` when weasyprint cannot run on this machine.
     """
-    return _weasyprint().HTML(filename=Path(folder) / HTML_NAME, media_type="print").render()
+    weasyprint = _weasyprint()
+    source = (weasyprint.HTML(filename=Path(folder) / HTML_NAME, media_type="print") if html is None
+              else weasyprint.HTML(string=html, base_url=str(Path(folder).resolve()) + "/", media_type="print"))
+    return source.render(**_variant_options(variant))
 
 
-def write_pdf(document: weasyprint.Document, path: Path) -> Path:
-    """Write the PDF. Title, author, generator and creation date come from the HTML `<title>` and `<meta>`
-    tags; weasyprint embeds (subsets of) the fonts it used."""
-    document.write_pdf(path)
+def write_pdf(document: weasyprint.Document, path: Path, variant: str | None = None) -> Path:
+    """Write the PDF (as `variant`, the one it was laid out as). Title, author, generator and creation date
+    come from the HTML `<title>` and `<meta>` tags; weasyprint embeds (subsets of) the fonts it used."""
+    document.write_pdf(path, **_variant_options(variant))
     return Path(path)
