@@ -27,9 +27,14 @@ from storybook.manifest import Story, check_text, load_story
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
 from storybook.outdir import check_out_folder
 from storybook.pagesize import SIZE_HELP
+from storybook.upscale import Upscaler, upscale_pictures
 from storybook.vist import from_vist
 
 DEFAULT_OUT = "storybook-out"
+UPSCALE_HELP = ("enlarge every picture before layout with an upscale model file, e.g. RealESRGAN_x4plus.pth or "
+                "4x-UltraSharp.safetensors (ESRGAN, Real-ESRGAN, SwinIR, ... as ComfyUI keeps them in "
+                "models/upscale_models/), so pictures print sharp; recorded in story.json. Needs spandrel: "
+                "pip install 'minigpt5-storybook[upscale]'")
 EXAMPLES = """\
 examples:
   python -m storybook make --manifest my-story --out book --size 8.5x8.5in --bleed 0.125in --crop-marks
@@ -113,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "the PDF is always written)")
     book.add_argument("--booklet-pad", choices=PADDING, metavar="HOW", help=f"{PADDING_HELP} "
                       "(default: none)")
+    book.add_argument("--upscale", metavar="MODEL_FILE", help=UPSCALE_HELP)
     _add_redraw(commands)
     return parser
 
@@ -140,6 +146,9 @@ def _add_redraw(commands) -> None:
                         help="the model folder the book was drawn with (default: the bundled model); another "
                              "model is refused")
     redraw.add_argument("--sd", metavar="PATH", help="Stable Diffusion 2.1-base to draw with, as for make --sd")
+    redraw.add_argument("--upscale", metavar="MODEL_FILE",
+                        help="the upscale model the book's pictures were enlarged with (make --upscale): needed, "
+                             "and checked, when story.json records one")
     redraw.add_argument("--json", action="store_true",
                         help="print the preflight report and output paths as one JSON object")
 
@@ -231,11 +240,17 @@ def make(args: argparse.Namespace) -> None:
     check_out_folder(Path(args.out))
     if args.manifest is None and args.vist is None:
         _check_generation_numbers(args)
+    if args.upscale is not None and manifest is not None and manifest.upscale is not None:
+        raise StorybookError(f"--upscale: the pictures of {args.manifest} were already upscaled "
+                             f"{manifest.upscale.scale}x with {manifest.upscale.model}; leave out --upscale")
+    upscaler = Upscaler.load(args.upscale) if args.upscale is not None else None  # a bad file fails fast
     source = _source(args, manifest)
     if args.title is not None:
         source.story.title = args.title
     if args.author is not None:
         source.story.author = args.author
+    if upscaler is not None:
+        upscale_pictures(source, upscaler, progress=True)
     _print_result(write_book(source, args.out, options, progress=True), args.json)
 
 
@@ -244,7 +259,7 @@ def redraw(args: argparse.Namespace) -> None:
     from storybook.redraw import redraw_book
 
     result = redraw_book(args.book, args.page, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                         model_dir=args.model, sd=args.sd, progress=True)
+                         model_dir=args.model, sd=args.sd, upscale=args.upscale, progress=True)
     _print_result(result, args.json)
 
 
