@@ -141,6 +141,39 @@ def upscale_array(run: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, s
     return out / weight
 
 
+def _load_descriptor(path: Path) -> Any:
+    """The file's model as spandrel describes it (on the CPU); StorybookError if it is not an image upscaler."""
+    if not path.is_file():
+        raise StorybookError(f"--upscale {path}: no such file; give an upscale model such as "
+                             "RealESRGAN_x4plus.pth (ComfyUI keeps them in models/upscale_models/)")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise StorybookError(f"--upscale {path}: not a model file (use {', '.join(MODEL_SUFFIXES)})")
+    spandrel = _spandrel()
+    state = spandrel.canonicalize_state_dict(read_weights(path))
+    try:
+        descriptor = spandrel.ModelLoader().load_from_state_dict(state)
+    except spandrel.UnsupportedModelError:
+        raise StorybookError(f"--upscale {path}: spandrel does not recognise this model's architecture; use "
+                             "an ESRGAN, Real-ESRGAN, SwinIR, HAT, DAT or other model spandrel supports") from None
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise StorybookError(f"--upscale {path}: the weights do not fit the architecture they look like "
+                             f"({str(e).splitlines()[0]}); the file may be damaged") from None
+    if not isinstance(descriptor, spandrel.ImageModelDescriptor) or descriptor.input_channels not in (1, 3):
+        raise StorybookError(f"--upscale {path}: a {descriptor.architecture.name} {descriptor.purpose} model, "
+                             "not an image upscaler of RGB or grey pictures")
+    return descriptor
+
+
+def _info(path: Path, descriptor: Any) -> UpscaleInfo:
+    return UpscaleInfo(model=path.name, sha256="sha256:" + file_sha256(path), scale=descriptor.scale,
+                       architecture=descriptor.architecture.name)
+
+
+def describe(path: str | Path) -> UpscaleInfo:
+    """What a book records of an upscale model file (e.g. one ComfyUI's Upscale Image node used)."""
+    return _info(Path(path), _load_descriptor(Path(path)))
+
+
 class Upscaler:
     """An upscale model loaded with spandrel, and the record of it a book keeps."""
 
@@ -151,33 +184,12 @@ class Upscaler:
     def load(cls, path: str | Path, tiling: Tiling = Tiling()) -> Upscaler:
         """Load an upscale model file (raises StorybookError saying what is wrong with it). Runs on the
         GPU when torch has one, else on the CPU, in float32."""
-        path = Path(path)
-        if not path.is_file():
-            raise StorybookError(f"--upscale {path}: no such file; give an upscale model such as "
-                                 "RealESRGAN_x4plus.pth (ComfyUI keeps them in models/upscale_models/)")
-        if path.suffix.lower() not in MODEL_SUFFIXES:
-            raise StorybookError(f"--upscale {path}: not a model file (use {', '.join(MODEL_SUFFIXES)})")
-        spandrel = _spandrel()
         import torch
 
-        state = spandrel.canonicalize_state_dict(read_weights(path))
-        try:
-            descriptor = spandrel.ModelLoader().load_from_state_dict(state)
-        except spandrel.UnsupportedModelError:
-            raise StorybookError(f"--upscale {path}: spandrel does not recognise this model's architecture; use "
-                                 "an ESRGAN, Real-ESRGAN, SwinIR, HAT, DAT or other model spandrel supports") \
-                from None
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise StorybookError(f"--upscale {path}: the weights do not fit the architecture they look like "
-                                 f"({str(e).splitlines()[0]}); the file may be damaged") from None
-        if not isinstance(descriptor, spandrel.ImageModelDescriptor) or descriptor.input_channels not in (1, 3):
-            raise StorybookError(f"--upscale {path}: a {descriptor.architecture.name} {descriptor.purpose} model, "
-                                 "not an image upscaler of RGB or grey pictures")
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        descriptor.to(device).eval()
-        info = UpscaleInfo(model=path.name, sha256="sha256:" + file_sha256(path), scale=descriptor.scale,
-                           architecture=descriptor.architecture.name)
-        return cls(descriptor, info, tiling)
+        path = Path(path)
+        descriptor = _load_descriptor(path)
+        descriptor.to(torch.device("cuda" if torch.cuda.is_available() else "cpu")).eval()
+        return cls(descriptor, _info(path, descriptor), tiling)
 
     def _run(self, tile: np.ndarray) -> np.ndarray:
         """One tile through the model, padded to the model's size requirements and cropped back."""

@@ -7,6 +7,7 @@ file of comfy_fixtures.py with spandrel, under the test-only torchvision stub (t
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def test_the_print_workflow_writes_pictures_of_four_times_the_decoded_size(comfy
     story = json.loads((folder / "story.json").read_text())
     assert {Image.open(folder / p["image"]).size for p in story["pages"]} == {(4 * decoded, 4 * decoded)}
     assert (folder / "storybook.pdf").is_file()
+    # recorded as `make --upscale` records it, so that `storybook redraw` asks for the same file
+    digest = "sha256:" + hashlib.sha256(comfy_models.upscaler.read_bytes()).hexdigest()
+    assert story["upscale"] == {"model": UPSCALE_MODEL, "sha256": digest, "scale": 4, "architecture": "ESRGAN"}
 
 
 def test_save_storybook_without_pango_prints_the_pdf_through_the_browser(comfy, no_pango):

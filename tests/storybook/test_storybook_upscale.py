@@ -89,6 +89,12 @@ def test_a_512_px_story_becomes_2048_px(tmp_path, capsys, esrgan):
     assert sizes(tmp_path / "book") == {"p1.png": (2048, 2048)}
 
 
+def test_preflight_names_upscaling_as_the_fix_for_a_picture_below_print_resolution(tmp_path, capsys):
+    code, out, _ = run_make(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book", "--json")
+    (finding,) = [f for f in json.loads(out)["findings"] if f["check"] == "image-dpi"]
+    assert "make --upscale MODEL_FILE" in finding["message"]
+
+
 def test_a_book_already_upscaled_is_not_upscaled_twice(tmp_path, capsys, esrgan):
     run_make(capsys, "--manifest", story_folder(tmp_path / "story"), "--out", tmp_path / "book", "--upscale", esrgan)
     code, _, err = run_make(capsys, "--manifest", tmp_path / "book", "--out", tmp_path / "again", "--upscale", esrgan)
