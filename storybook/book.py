@@ -100,12 +100,14 @@ def story_from_pages(texts: Sequence[str], images: Sequence[ImageSource], *, tit
 
 def _copy_picture(source: ImageSource, target: Path) -> None:
     """Put a picture into the book folder unchanged: files byte for byte, images in memory losslessly
-    unless the path asks for JPEG."""
+    unless the path asks for JPEG (then at quality 95)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(source, Image.Image):
-        if target.suffix.lower() in (".jpg", ".jpeg") and source.mode not in ("RGB", "L"):
-            source = source.convert("RGB")
-        source.save(target)
+        if target.suffix.lower() in (".jpg", ".jpeg"):  # e.g. an upscaled photo: keep what the model added
+            source = source if source.mode in ("RGB", "L") else source.convert("RGB")
+            source.save(target, quality=95)
+        else:
+            source.save(target)
     else:
         shutil.copyfile(source, target)
 

@@ -31,8 +31,8 @@ from storybook.upscale import Upscaler, upscale_pictures
 from storybook.vist import from_vist
 
 DEFAULT_OUT = "storybook-out"
-UPSCALE_HELP = ("enlarge every picture before layout with an upscale model file, e.g. RealESRGAN_x4plus.pth or "
-                "4x-UltraSharp.safetensors (ESRGAN, Real-ESRGAN, SwinIR, ... as ComfyUI keeps them in "
+UPSCALE_HELP = ("enlarge every picture before layout with an upscale model file, e.g. RealESRGAN_x4plus.pth "
+                "(ESRGAN, Real-ESRGAN, SwinIR, ... as ComfyUI keeps them in "
                 "models/upscale_models/), so pictures print sharp; recorded in story.json. Needs spandrel: "
                 "pip install 'minigpt5-storybook[upscale]'")
 EXAMPLES = """\
@@ -240,9 +240,6 @@ def make(args: argparse.Namespace) -> None:
     check_out_folder(Path(args.out))
     if args.manifest is None and args.vist is None:
         _check_generation_numbers(args)
-    if args.upscale is not None and manifest is not None and manifest.upscale is not None:
-        raise StorybookError(f"--upscale: the pictures of {args.manifest} were already upscaled "
-                             f"{manifest.upscale.scale}x with {manifest.upscale.model}; leave out --upscale")
     upscaler = Upscaler.load(args.upscale) if args.upscale is not None else None  # a bad file fails fast
     source = _source(args, manifest)
     if args.title is not None:
