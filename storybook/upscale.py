@@ -228,6 +228,7 @@ class Upscaler:
 
 
 def open_picture(source: Path | Image.Image) -> Image.Image:
+    """A picture in memory, read whole from its file if need be (so the file is closed again)."""
     if isinstance(source, Image.Image):
         return source
     with Image.open(source) as image:
