@@ -38,6 +38,7 @@ UPSCALE_HELP = ("enlarge every picture before layout with an upscale model file,
 EXAMPLES = """\
 examples:
   python -m storybook make --manifest my-story --out book --size 8.5x8.5in --bleed 0.125in --crop-marks
+  python -m storybook make --manifest my-story --out book --size 8.5x8.5in --upscale RealESRGAN_x4plus.pth
   python -m storybook make --vist val.story-in-sequence.json --images val_images --story-id 45530 --out book \\
       --layout photo-story
   python -m storybook make --vist val_cleaned.json --image-map val_image_mapping.json --story-id 40470
