@@ -20,10 +20,13 @@ OLDEST_TESTS := tests/core/test_core_generation.py tests/core/test_core_checkpoi
 
 .PHONY: setup demo test test-slow test-server test-oldest bench clean
 
+# spandrel (the [upscale] extra) is installed for its tests without its dependencies: it requires torchvision,
+# and no torchvision loads with the CPU torch here (the tests stub it: tests/support/torchvision_shim.py).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]" "$(TORCH)"
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps "spandrel>=0.4"
 	@touch $(STAMP)
 
 setup: $(STAMP)

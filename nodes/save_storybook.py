@@ -79,6 +79,31 @@ def model_fingerprint(prompt: dict | None) -> str | None:
     return folder_sha256(find_model(next(iter(names))))
 
 
+def upscale_from_graph(prompt: dict | None, node_id: str | None):
+    """The upscale model that enlarged this node's images (Load Upscale Model -> Upscale Image (using Model) ->
+    our `images`), recorded as `make --upscale` records it, so that `python -m storybook redraw` enlarges a
+    redrawn page the same way; None for pictures that did not come straight from an upscaler."""
+    if not isinstance(prompt, dict) or not isinstance(prompt.get(node_id), dict):
+        return None
+
+    def source(node: dict, name: str, kind: str) -> dict | None:
+        link = node.get("inputs", {}).get(name)
+        found = prompt.get(str(link[0])) if isinstance(link, list) and link else None
+        return found if isinstance(found, dict) and found.get("class_type") == kind else None
+
+    upscale = source(prompt[node_id], "images", "ImageUpscaleWithModel")
+    loader = upscale and source(upscale, "upscale_model", "UpscaleModelLoader")
+    name = loader and loader.get("inputs", {}).get("model_name")
+    if not isinstance(name, str):
+        return None
+    import folder_paths
+
+    path = folder_paths.get_full_path("upscale_models", name)
+    from storybook.upscale import describe
+
+    return describe(path) if path else None
+
+
 def page_features(interleaved, page_count: int) -> list | None:
     """Page i's voken features: the i-th picture of the story's INTERLEAVED (MiniGPT-5 Story gives one per
     page, in page order), as float32 arrays for features.safetensors; None without an INTERLEAVED."""
@@ -94,7 +119,7 @@ def page_features(interleaved, page_count: int) -> list | None:
 
 def save_storybook(images, pages: str, title: str, filename_prefix: str = "storybook/story",
                    size: str = DEFAULT_SIZE, layout: str = DEFAULT_LAYOUT, author: str = "", prompt: dict | None = None,
-                   interleaved=None) -> dict:
+                   interleaved=None, node_id: str | None = None) -> dict:
     """Write the book; returns ComfyUI's output-node dict (page previews in the UI, the folder as result).
 
     With `interleaved` (the story's INTERLEAVED), each page's voken features and the model's fingerprint are
@@ -118,6 +143,7 @@ def save_storybook(images, pages: str, title: str, filename_prefix: str = "story
     source = story_from_pages(texts, pictures, title=title.strip(), author=(author or "").strip(),
                               seeds=[seed] * len(pictures), prompts=[opening] * len(pictures),
                               provenance=provenance, model=model, features=features)
+    source.story.upscale = upscale_from_graph(prompt, node_id)
     folder, subfolder = _book_folder(filename_prefix)
     result = write_book(source, folder, BookOptions(size=size, layout=layout))
     previews = [{"filename": page.image, "subfolder": subfolder, "type": "output"}
@@ -165,8 +191,10 @@ class SaveStorybook:
                                                            "each page's voken features in the book, so a page can "
                                                            "be redrawn later with 'python -m storybook redraw'."}),
             },
-            "hidden": {"prompt": "PROMPT"},
+            "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},
         }
 
-    def save(self, images, pages, title, filename_prefix, size, layout, author="", interleaved=None, prompt=None):
-        return save_storybook(images, pages, title, filename_prefix, size, layout, author, prompt, interleaved)
+    def save(self, images, pages, title, filename_prefix, size, layout, author="", interleaved=None, prompt=None,
+             unique_id=None):
+        return save_storybook(images, pages, title, filename_prefix, size, layout, author, prompt, interleaved,
+                              unique_id)

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from storybook import pdf_browser
 from storybook.errors import StorybookError
 from storybook.features import feature_key, load_features, save_features
 from storybook.fonts import copy_fonts
@@ -101,14 +102,36 @@ def story_from_pages(texts: Sequence[str], images: Sequence[ImageSource], *, tit
 
 def _copy_picture(source: ImageSource, target: Path) -> None:
     """Put a picture into the book folder unchanged: files byte for byte, images in memory losslessly
-    unless the path asks for JPEG."""
+    unless the path asks for JPEG (then at quality 95)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(source, Image.Image):
-        if target.suffix.lower() in (".jpg", ".jpeg") and source.mode not in ("RGB", "L"):
-            source = source.convert("RGB")
-        source.save(target)
+        if target.suffix.lower() in (".jpg", ".jpeg"):  # e.g. an upscaled photo: keep what the model added
+            source = source if source.mode in ("RGB", "L") else source.convert("RGB")
+            source.save(target, quality=95)
+        else:
+            source.save(target)
     else:
         shutil.copyfile(source, target)
+
+
+def _print_without_weasyprint(folder: Path, options: BookOptions, pages: int,
+                              why: str) -> tuple[PreflightReport, str | None]:
+    """Where weasyprint cannot load, the same index.html printed by a Chromium-family browser
+    (storybook.pdf_browser); returns the report and, if no PDF could be made, the reason."""
+    browser = pdf_browser.find_browser()
+    if browser is None:
+        skipped = f"{why}; or install Microsoft Edge, Google Chrome or Chromium, which can print it too"
+    else:
+        try:
+            pdf_browser.print_with_browser(browser, folder / HTML_NAME, folder / PDF_NAME, options.geometry(), pages)
+        except pdf_browser.BrowserPrintFailed as e:
+            skipped = f"{e}; or: {why}"
+        else:
+            return PreflightReport(page_count=pages, findings=[Finding(
+                "warning", "pdf-browser",
+                f"PDF printed by {browser.name}, since weasyprint cannot run here: it has the page size and bleed, "
+                f"but {pdf_browser.BROWSER_PDF_LIMITS}; for a print service's PDF: {why}")]), None
+    return PreflightReport(findings=[Finding("warning", "pdf-skipped", f"no PDF written: {skipped}")]), skipped
 
 
 def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions = BookOptions(), *,
@@ -148,8 +171,8 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
         try:
             document = layout_pdf(tmp, rules.pdf_variant)
         except PdfUnavailable as e:
-            skipped = str(e)
-            report = PreflightReport(findings=[Finding("warning", "pdf-skipped", f"no PDF written: {skipped}")])
+            report, skipped = _print_without_weasyprint(tmp, options, len(options.sheets(len(story.pages), texts)),
+                                                        str(e))
         else:
             skipped = None
             bar.set_postfix_str("layout")

@@ -30,14 +30,20 @@ from storybook.outdir import check_out_folder
 from storybook.pagesize import SIZE_HELP
 from storybook.targets import HOME_PAPER_HELP, HOME_PAPERS, IMPOSE_HELP, IMPOSITIONS, PAPER_HELP, PAPERS, \
     TARGET_HELP, TARGET_NAMES, locale_paper, target
+from storybook.upscale import Upscaler, upscale_pictures
 from storybook.vist import from_vist
 
 DEFAULT_OUT = "storybook-out"
 # The book was written, but it breaks rules of its print target (preflight lists them as violations).
 EXIT_RULES_BROKEN = 3
+UPSCALE_HELP = ("enlarge every picture before layout with an upscale model file, e.g. RealESRGAN_x4plus.pth "
+                "(ESRGAN, Real-ESRGAN, SwinIR, ... as ComfyUI keeps them in "
+                "models/upscale_models/), so pictures print sharp; recorded in story.json. Needs spandrel: "
+                "pip install 'minigpt5-storybook[upscale]'")
 EXAMPLES = """\
 examples:
   python -m storybook make --manifest my-story --out book --size 8.5x8.5in --bleed 0.125in --crop-marks
+  python -m storybook make --manifest my-story --out book --size 8.5x8.5in --upscale RealESRGAN_x4plus.pth
   python -m storybook make --vist val.story-in-sequence.json --images val_images --story-id 45530 --out book \\
       --layout photo-story
   python -m storybook make --vist val_cleaned.json --image-map val_image_mapping.json --story-id 40470
@@ -121,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "the PDF is always written)")
     book.add_argument("--booklet-pad", choices=PADDING, metavar="HOW", help=f"{PADDING_HELP} "
                       "(default: none)")
+    book.add_argument("--upscale", metavar="MODEL_FILE", help=UPSCALE_HELP)
     _add_print_target(make)
     _add_redraw(commands)
     return parser
@@ -160,6 +167,9 @@ def _add_redraw(commands) -> None:
                         help="the model folder the book was drawn with (default: the bundled model); another "
                              "model is refused")
     redraw.add_argument("--sd", metavar="PATH", help="Stable Diffusion 2.1-base to draw with, as for make --sd")
+    redraw.add_argument("--upscale", metavar="MODEL_FILE",
+                        help="the upscale model the book's pictures were enlarged with (make --upscale): needed, "
+                             "and checked, when story.json records one")
     redraw.add_argument("--json", action="store_true",
                         help="print the preflight report and output paths as one JSON object")
 
@@ -284,11 +294,14 @@ def make(args: argparse.Namespace) -> int | None:
     check_out_folder(Path(args.out))
     if args.manifest is None and args.vist is None:
         _check_generation_numbers(args)
+    upscaler = Upscaler.load(args.upscale) if args.upscale is not None else None  # a bad file fails fast
     source = _source(args, manifest)
     if args.title is not None:
         source.story.title = args.title
     if args.author is not None:
         source.story.author = args.author
+    if upscaler is not None:
+        upscale_pictures(source, upscaler, progress=True)
     result = write_book(source, args.out, options, progress=True)
     _print_result(result, args.json)
     return _rules_exit(result, options)
@@ -310,7 +323,7 @@ def redraw(args: argparse.Namespace) -> int | None:
     from storybook.redraw import redraw_book
 
     result = redraw_book(args.book, args.page, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                         model_dir=args.model, sd=args.sd, progress=True)
+                         model_dir=args.model, sd=args.sd, upscale=args.upscale, progress=True)
     _print_result(result, args.json)
     return _rules_exit(result, BookOptions.of_story(load_story(result.folder), str(result.manifest)))
 

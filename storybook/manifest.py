@@ -12,7 +12,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,6 +44,17 @@ class ModelInfo:
 
 
 @dataclass
+class UpscaleInfo:
+    """The upscale model every picture of the book was enlarged with (`make --upscale`), so that `redraw`
+    enlarges a new picture the same way and refuses another model."""
+
+    model: str  # the file's name, as ComfyUI lists it in models/upscale_models/
+    sha256: str  # "sha256:<hex>" of the file
+    scale: int
+    architecture: str  # as spandrel names it, e.g. "ESRGAN"
+
+
+@dataclass
 class Page:
     """One story page: its text and its picture (a path relative to the story folder)."""
 
@@ -66,6 +77,7 @@ class Story:
     created: str = field(default_factory=now_iso)
     model: ModelInfo | None = None
     book: dict[str, Any] | None = None  # the BookOptions the book was last printed with (for redraw)
+    upscale: UpscaleInfo | None = None  # the pictures were enlarged with this model before layout
 
 
 def check_image_path(path: Any, where: str) -> str:
@@ -120,6 +132,7 @@ def story_to_dict(story: Story) -> dict[str, Any]:
         ],
         "model": model,
         **({"book": story.book} if story.book is not None else {}),
+        **({"upscale": asdict(story.upscale)} if story.upscale is not None else {}),
     }
 
 
@@ -205,6 +218,20 @@ def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
     )
 
 
+def _upscale_from_dict(data: Any, where: str) -> UpscaleInfo | None:
+    if data is None:
+        return None
+    _expect(data, dict, where, "an object or null")
+    _check_keys(data, ("model", "sha256", "scale", "architecture"), ("model", "sha256", "scale", "architecture"),
+                where)
+    scale = _expect(data["scale"], int, f"{where}: field 'scale'", "a whole number such as 4")
+    if scale < 1:
+        raise StorybookError(f"{where}: field 'scale' must be at least 1, got {scale}")
+    return UpscaleInfo(model=_text(data["model"], f"{where}: field 'model'"),
+                       sha256=_text(data["sha256"], f"{where}: field 'sha256'"), scale=scale,
+                       architecture=_text(data["architecture"], f"{where}: field 'architecture'"))
+
+
 def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
     """Validate the JSON form of a story; errors name the page (1-based) and the field."""
     _expect(data, dict, where, "a JSON object")
@@ -214,7 +241,7 @@ def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
             raise StorybookError(f"{where}: written for schema {schema}, but this storybook reads schema "
                                  f"{SCHEMA_VERSION}; upgrade minigpt5-storybook")
         raise StorybookError(f"{where}: field 'schema' must be {SCHEMA_VERSION}, got {json.dumps(schema)}")
-    _check_keys(data, ("schema", "title", "author", "language", "created", "pages", "model", "book"),
+    _check_keys(data, ("schema", "title", "author", "language", "created", "pages", "model", "book", "upscale"),
                 ("title", "pages"), where)
     title = _text(data["title"], f"{where}: field 'title'")
     if not title.strip():
@@ -239,6 +266,7 @@ def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
         pages=[_page_from_dict(p, f"{where}: page {i}") for i, p in enumerate(pages, start=1)],
         model=_model_from_dict(data.get("model"), f"{where}: field 'model'"),
         book=_expect(data.get("book"), dict, f"{where}: field 'book'", "an object or null", optional=True),
+        upscale=_upscale_from_dict(data.get("upscale"), f"{where}: field 'upscale'"),
     )
 
 

@@ -227,7 +227,8 @@ def check_rendered(document: weasyprint.Document, story: Story, sheets: list[She
                         "warning", "image-dpi",
                         f"picture {image!r} ({pixels[image][0]}x{pixels[image][1]} px) prints at "
                         f"{printed[0]:.0f}x{printed[1]:.0f} mm: {dpi:.0f} dpi, under {MIN_DPI} "
-                        "(use a larger picture or a smaller page size)", where, pdf_page))
+                        "(use a larger picture: make --upscale MODEL_FILE, or ComfyUI's Upscale Image (using "
+                        "Model); or a smaller page size)", where, pdf_page))
             elif isinstance(box, BlockBox) and "frame" in (element.get("class") or "").split():
                 report.findings.extend(_text_findings(box, where, pdf_page))
     if report.page_count % 2:

@@ -19,6 +19,7 @@ from storybook.errors import StorybookError
 from storybook.generate import checkpoint_hash, default_model_dir, draw, load_model, sampler_settings
 from storybook.manifest import MANIFEST_NAME, Story, now_iso
 from storybook.options import BookOptions
+from storybook.upscale import Upscaler, check_same_upscaler
 
 
 def _short(fingerprint: str | None) -> str:
@@ -53,12 +54,13 @@ def check_same_model(story: Story, folder: Path, model_dir: Path) -> None:
 
 def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = None, steps: int | None = None,
                 guidance: float | None = None, model_dir: str | Path | None = None, sd: str | Path | None = None,
-                progress: bool = False) -> BookResult:
+                upscale: str | Path | None = None, progress: bool = False) -> BookResult:
     """Redraw `pages` (1-based) of the book folder `book` in place; returns the rewritten book.
 
     `seed`: the first page's new seed (the next page gets seed + 1, ...); without it each page gets a fresh
     random seed. Either way the seed is recorded, so the new picture can be drawn again. Steps and guidance
-    default to the ones the book was drawn with.
+    default to the ones the book was drawn with. `upscale`: the model file the book's pictures were
+    enlarged with (story.json's "upscale"), needed when it records one: the new picture is enlarged the same way.
     """
     from minigpt5_core.errors import MiniGPT5Error
 
@@ -76,6 +78,8 @@ def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = No
         raise StorybookError(f"--model {model_dir} is not a folder; give the MiniGPT-5 model folder the book was "
                              "drawn with")
     check_same_model(story, folder, model_dir)
+    upscaler = Upscaler.load(upscale) if upscale is not None else None
+    check_same_upscaler(story.upscale, upscaler, str(folder))
     options = BookOptions.of_story(story, f"{folder / MANIFEST_NAME}: field 'book'")
     import torch
 
@@ -87,7 +91,8 @@ def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = No
             page = story.pages[number - 1]
             new_seed = seed + offset if seed is not None else secrets.randbelow(2**31)
             vokens = torch.from_numpy(source.features[page.features]).unsqueeze(0)
-            source.images[page.image] = draw(model, vokens, new_seed, settings)
+            picture = draw(model, vokens, new_seed, settings)
+            source.images[page.image] = picture if upscaler is None else upscaler.upscale(picture)
             page.provenance.setdefault("redraws", []).append(
                 {"seed": new_seed, "previous_seed": page.seed, "steps": settings.steps,
                  "guidance": settings.guidance, "image_size": settings.image_size, "at": now_iso()})

@@ -66,3 +66,11 @@ def no_pango(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", import_without_pango)
+
+
+@pytest.fixture
+def no_browser(monkeypatch):
+    """No Chromium-family browser on this machine either (the PDF's other route, storybook.pdf_browser)."""
+    import storybook.pdf_browser
+
+    monkeypatch.setattr(storybook.pdf_browser, "find_browser", lambda: None)

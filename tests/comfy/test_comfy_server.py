@@ -70,7 +70,8 @@ def server(comfy_models, tmp_path_factory):
     shared = comfy_models.base
     yaml = base / "extra_model_paths.yaml"
     yaml.write_text(f"shared:\n    base_path: {shared}\n    custom_nodes: custom_nodes\n"
-                    f"    checkpoints: models/checkpoints\n    minigpt5: models/minigpt5\n")
+                    f"    checkpoints: models/checkpoints\n    minigpt5: models/minigpt5\n"
+                    f"    upscale_models: models/upscale_models\n")
     (base / "custom_nodes" / "minigpt5_census").mkdir(parents=True)
     (base / "custom_nodes" / "minigpt5_census" / "__init__.py").write_text(CENSUS_PACK)
     (base / "input").mkdir()

@@ -15,6 +15,7 @@ from comfy_workflows import check_ui_structure, ui_to_api, widget_specs
 from doc_links import link_problem, links
 
 NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+MODEL_FOLDERS = {"CheckpointLoaderSimple": "checkpoints", "UpscaleModelLoader": "upscale_models"}
 OUR_NODES = {"LoadMiniGPT5", "InterleavedGenerate", "VokenToConditioning", "MiniGPT5Story", "SaveStorybook"}
 
 
@@ -45,13 +46,16 @@ def test_ui_file_is_well_formed_and_names_its_models(name):
     # properties.models is what the frontend's missing-models dialog offers to download: only files that
     # their URL really serves. The MiniGPT-5 folder is explained in the note instead.
     with_models = [n for n in ui["nodes"] if n["properties"].get("models")]
-    assert [n["type"] for n in with_models] == ["CheckpointLoaderSimple"]
-    [ckpt] = with_models
-    [sd] = ckpt["properties"]["models"]
-    assert set(sd) == {"name", "url", "directory"}
-    # the frontend offers a download only for a model whose name is a widget value, from huggingface/civitai
-    assert sd["name"] == ckpt["widgets_values"][0] and sd["directory"] == "checkpoints"
-    assert sd["url"].startswith("https://huggingface.co/") and sd["url"].endswith("/resolve/main/" + sd["name"])
+    assert [n["type"] for n in with_models] in (["CheckpointLoaderSimple"],
+                                                ["CheckpointLoaderSimple", "UpscaleModelLoader"])
+    for node in with_models:
+        [model] = node["properties"]["models"]
+        assert set(model) == {"name", "url", "directory"}
+        # the frontend offers a download only for a model whose name is a widget value, from huggingface/civitai
+        assert model["name"] == node["widgets_values"][0]
+        assert model["directory"] == MODEL_FOLDERS[node["type"]]
+        assert model["url"].startswith("https://huggingface.co/")
+        assert model["url"].endswith("/resolve/main/" + model["name"])
     [note] = [n for n in ui["nodes"] if n["type"] == "MarkdownNote"]
     assert "ComfyUI/models/minigpt5/minigpt5-vist/" in note["widgets_values"][0]
 

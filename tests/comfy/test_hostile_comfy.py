@@ -18,7 +18,8 @@ def test_save_storybook_names_a_page_text_that_is_not_valid_unicode(comfy):
                   "image-above-text")
 
 
-def test_save_storybook_without_pango_writes_the_book_and_says_the_pdf_was_skipped(comfy, no_pango):
+def test_save_storybook_without_pango_or_a_browser_writes_the_book_and_says_the_pdf_was_skipped(comfy, no_pango,
+                                                                                                no_browser):
     save = comfy.node_classes["SaveStorybook"]()
     out = save.save(torch.rand(2, 64, 64, 3), "one\ntwo", "No Pango", "storybook/no-pango", "a5", "image-above-text")
     folder = Path(out["result"][0])

@@ -91,13 +91,15 @@ def test_text_that_does_not_fit_is_reported_in_words_lost(long_texts_book):
     assert "99%) are not printed" in found.message
 
 
-def test_without_pango_the_book_is_written_and_the_pdf_reported_skipped(tmp_path, capsys, no_pango):
+def test_without_pango_or_a_browser_the_book_is_written_and_the_pdf_reported_skipped(tmp_path, capsys, no_pango,
+                                                                                     no_browser):
     folder = folder_with_picture(tmp_path / "s", "p.png", small_png())
     code, out, err = run_make(capsys, "--manifest", folder, "--out", tmp_path / "book", "--json")
     assert code == 0
     assert err.splitlines() == [f"storybook: warning: no PDF written: the PDF needs the native library "
                                 f"libgobject-2.0-0, which is not installed; install Pango as weasyprint's guide "
-                                f"says: {INSTALL_GUIDE}"]
+                                f"says: {INSTALL_GUIDE}; or install Microsoft Edge, Google Chrome or Chromium, "
+                                "which can print it too"]
     book = tmp_path / "book"
     assert (book / "story.json").is_file() and (book / "index.html").is_file() and (book / "p.png").is_file()
     assert not (book / "storybook.pdf").exists() and json.loads(out)["pdf"] is None

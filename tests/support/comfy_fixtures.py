@@ -3,6 +3,7 @@
 The shipped workflows name real model files; the tests put random-weight stand-ins under the same names:
     models/checkpoints/v2-1_512-ema-pruned.safetensors   SD2-shaped UNet + TAESD-shaped VAE (26 M params)
     models/minigpt5/minigpt5-vist/                       the tiny MiniGPT-5 preset (save_pretrained)
+    models/upscale_models/RealESRGAN_x4plus.pth          a Real-ESRGAN-shaped 4x upscaler, 8 features (upscale_models.py)
     input/example.png                                    ComfyUI's own input/example.png (workflow (c) loads it)
 Importing this module is cheap; ComfyUI is downloaded/installed/initialised by the first fixture that needs it.
 """
@@ -19,6 +20,7 @@ from comfy_setup import REPO_ROOT
 
 SD_CHECKPOINT = "v2-1_512-ema-pruned.safetensors"
 MINIGPT5_MODEL = "minigpt5-vist"
+UPSCALE_MODEL = "RealESRGAN_x4plus.pth"
 INPUT_PICTURE = "example.png"  # what every ComfyUI ships in input/
 WORKFLOWS = REPO_ROOT / "workflows"
 API_TWINS = WORKFLOWS / "api"
@@ -45,7 +47,12 @@ def comfy_models(comfy, comfy_base) -> SimpleNamespace:
     from comfy_harness import write_tiny_sd2_checkpoint
     from minigpt5_core import MiniGPT5, MiniGPT5Config
 
+    from upscale_models import write_tiny_esrgan
+
     ckpt = write_tiny_sd2_checkpoint(comfy_base / "models" / "checkpoints" / SD_CHECKPOINT, levels=1)
+    upscaler = comfy_base / "models" / "upscale_models" / UPSCALE_MODEL
+    if not upscaler.is_file():
+        write_tiny_esrgan(upscaler)
     model_dir = comfy_base / "models" / "minigpt5" / MINIGPT5_MODEL
     if not (model_dir / "config.json").is_file():
         MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0).save_pretrained(model_dir)
@@ -53,7 +60,7 @@ def comfy_models(comfy, comfy_base) -> SimpleNamespace:
     picture = comfy_base / "input" / INPUT_PICTURE
     picture.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(comfy.comfy_dir / "input" / INPUT_PICTURE, picture)
-    return SimpleNamespace(checkpoint=ckpt, minigpt5=model_dir, picture=picture, base=comfy_base)
+    return SimpleNamespace(checkpoint=ckpt, minigpt5=model_dir, upscaler=upscaler, picture=picture, base=comfy_base)
 
 
 def graph_builder():

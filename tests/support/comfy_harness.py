@@ -17,7 +17,6 @@ detects as SD2 and loads.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import os
@@ -25,41 +24,22 @@ import socket
 import subprocess
 import sys
 import time
-import types
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from comfy_setup import REPO_ROOT, ensure_comfyui
+from torchvision_shim import install_torchvision_shim
 
 PACK_NAME = "minigpt5-storybook"  # the folder name users get from `git clone` into custom_nodes/
 OUR_NODE_IDS = ("LoadMiniGPT5", "InterleavedGenerate", "VokenToConditioning", "MiniGPT5Story", "SaveStorybook")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# torchvision shim (never in the pack): ComfyUI imports torchvision at import time and no torchvision build works
-# with the CPU torch 2.13.0 wheel. transformers and diffusers must first record "torchvision unavailable".
-# --------------------------------------------------------------------------------------------------------------
-def install_torchvision_shim() -> bool:
-    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
-        return False
-    import diffusers.utils.import_utils as diffusers_imports
-    import transformers.utils.import_utils as transformers_imports
-
-    assert transformers_imports.is_torchvision_available() is False
-    assert diffusers_imports.is_torchvision_available() is False
-    for name in ("torchvision", "torchvision.transforms", "torchvision.models"):
-        sys.modules[name] = types.ModuleType(name)
-    sys.modules["torchvision"].transforms = sys.modules["torchvision.transforms"]
-    sys.modules["torchvision"].models = sys.modules["torchvision.models"]
-    return True
 
 
 # Imported by the launcher of the server-mode test (a separate interpreter).
 SERVER_LAUNCHER = """\
 import os, runpy, sys
 sys.path.insert(0, {tests_dir!r})
-from comfy_harness import install_torchvision_shim
+from torchvision_shim import install_torchvision_shim
 install_torchvision_shim()
 comfy = {comfy_dir!r}
 sys.path.insert(0, comfy)
