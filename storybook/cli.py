@@ -25,7 +25,7 @@ from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, defa
 from storybook.layouts import LAYOUT_HELP, LAYOUTS, PADDING, PADDING_HELP
 from storybook.manifest import Story, check_text, load_story
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
-from storybook.outdir import check_out_folder
+from storybook.outdir import check_out_folder, editing
 from storybook.pagesize import SIZE_HELP
 from storybook.vist import from_vist
 
@@ -221,8 +221,14 @@ def _book_options(args: argparse.Namespace, manifest: Story | None) -> BookOptio
 
 
 def make(args: argparse.Namespace) -> None:
-    """Run `make`: check the options first (generation is slow), then read or generate, then write."""
+    """Run `make`: check the options first (generation is slow), then read or generate, then write; OUT is
+    held for this run throughout, so a redraw of it meanwhile is refused rather than lost."""
     _check_combination(args)
+    with editing(args.out):
+        _make(args)
+
+
+def _make(args: argparse.Namespace) -> None:
     manifest = load_story(args.manifest) if args.manifest is not None else None
     options = _book_options(args, manifest)
     for flag in ("title", "author", "prompt"):

@@ -19,6 +19,7 @@ from storybook.errors import StorybookError
 from storybook.generate import checkpoint_hash, default_model_dir, draw, load_model, sampler_settings
 from storybook.manifest import MANIFEST_NAME, Story, now_iso
 from storybook.options import BookOptions
+from storybook.outdir import editing
 
 
 def _short(fingerprint: str | None) -> str:
@@ -58,11 +59,17 @@ def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = No
 
     `seed`: the first page's new seed (the next page gets seed + 1, ...); without it each page gets a fresh
     random seed. Either way the seed is recorded, so the new picture can be drawn again. Steps and guidance
-    default to the ones the book was drawn with.
+    default to the ones the book was drawn with. Another run writing the same book meanwhile is refused.
     """
+    folder = Path(book)
+    with editing(folder):
+        return _redraw(folder, pages, seed, steps, guidance, model_dir, sd, progress)
+
+
+def _redraw(folder: Path, pages: Sequence[int], seed: int | None, steps: int | None, guidance: float | None,
+            model_dir: str | Path | None, sd: str | Path | None, progress: bool) -> BookResult:
     from minigpt5_core.errors import MiniGPT5Error
 
-    folder = Path(book)
     source = from_manifest(folder)
     story = source.story
     pages = list(dict.fromkeys(pages))

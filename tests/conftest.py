@@ -66,3 +66,6 @@ def no_pango(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", import_without_pango)
+
+# A small book drawn by the tiny model (made once per session): see book_fixtures.py.
+from book_fixtures import *  # noqa: E402,F401,F403
