@@ -16,7 +16,8 @@ from pathlib import Path
 
 from storybook.book import BookResult, from_manifest, write_book
 from storybook.errors import StorybookError
-from storybook.generate import checkpoint_hash, default_model_dir, draw, load_model, sampler_settings
+from storybook.generate import check_drawing_options, checkpoint_hash, default_model_dir, draw, load_model, \
+    sampler_settings
 from storybook.manifest import MANIFEST_NAME, Story, now_iso
 from storybook.options import BookOptions
 from storybook.outdir import editing
@@ -70,6 +71,7 @@ def _redraw(folder: Path, pages: Sequence[int], seed: int | None, steps: int | N
             model_dir: str | Path | None, sd: str | Path | None, progress: bool) -> BookResult:
     from minigpt5_core.errors import MiniGPT5Error
 
+    check_drawing_options(steps, guidance, None)
     source = from_manifest(folder)
     story = source.story
     pages = list(dict.fromkeys(pages))
