@@ -20,7 +20,7 @@ from transformers import AutoTokenizer
 from ..config import MiniGPT5Config
 from ..errors import MiniGPT5Error
 from ..io.folder import read_config, write_config, write_folder
-from ..io.weights import DEFAULT_SHARD_BYTES, SafetensorsReader, check_state, write_weights
+from ..io.weights import DEFAULT_SHARD_BYTES, check_state, open_shards, write_weights
 from ..layout import GENERATOR_DIR, TOKENIZER_DIR, WEIGHTS_INDEX, weight_files
 from .diffusion import ImageGenerator
 from .llm import LLMQuantizer, wrap_adapter
@@ -125,7 +125,7 @@ def load_pretrained(
         check_generator(generator, config, str(image_generator) if not isinstance(image_generator, ImageGenerator) else "the image generator")
     elif with_image_generator and (folder / GENERATOR_DIR).is_dir():
         generator = ImageGenerator.from_folder(folder / GENERATOR_DIR)
-    readers = [SafetensorsReader(file) for file in files]
+    readers = open_shards(files)
     found = {key: SimpleNamespace(shape=r.shape(key)) for r in readers for key in r.keys()}
     with init_empty_weights(include_buffers=False):
         model = cls(config, tokenizer, generator)
