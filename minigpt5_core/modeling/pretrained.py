@@ -17,11 +17,11 @@ import torch
 from accelerate import init_empty_weights
 from transformers import AutoTokenizer
 
-from ..config import MiniGPT5Config
+from ..config import MiniGPT5Config, implied_weight_bytes
 from ..errors import MiniGPT5Error
 from ..io.folder import read_config, write_config, write_folder
 from ..io.weights import DEFAULT_SHARD_BYTES, check_state, open_shards, write_weights
-from ..layout import GENERATOR_DIR, TOKENIZER_DIR, WEIGHTS_INDEX, weight_files
+from ..layout import CONFIG_FILE, GENERATOR_DIR, TOKENIZER_DIR, WEIGHTS_INDEX, weight_files
 from .diffusion import ImageGenerator
 from .llm import LLMQuantizer, wrap_adapter
 
@@ -49,6 +49,18 @@ def save_pretrained(model: "MiniGPT5", folder: str | Path, *, max_shard_bytes: i
             model.image_generator.save(staging / GENERATOR_DIR)
 
     write_folder(folder, fill)
+
+
+def _check_size(config: MiniGPT5Config, files: list[Path], folder: Path) -> None:
+    """Refuse a config.json that describes a larger model than the weight files hold, before building it."""
+    implied = implied_weight_bytes(config)
+    held = sum(file.stat().st_size for file in files)
+    if sum(implied.values()) > held:
+        part = max(implied, key=implied.get)
+        raise MiniGPT5Error(
+            f"{folder / CONFIG_FILE} describes a model of at least {sum(implied.values()) / 2**20:,.0f} MiB "
+            f"({part}: {implied[part] / 2**20:,.0f} MiB), but its weight files hold {held / 2**20:,.0f} MiB: the "
+            f"sizes in its '{part}' section do not belong to these weights; re-save or re-convert the model")
 
 
 def _part_devices(device: DeviceSpec) -> dict[str, torch.device]:
@@ -110,6 +122,7 @@ def load_pretrained(
     folder = Path(folder)
     config, adapter_stage = read_config(folder)
     files = weight_files(folder)
+    _check_size(config, files, folder)
     if not (folder / TOKENIZER_DIR).is_dir():
         raise MiniGPT5Error(f"{folder} has no {TOKENIZER_DIR}/ folder; MiniGPT-5 needs the tokenizer saved with its weights")
     try:
