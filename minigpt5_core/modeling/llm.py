@@ -32,6 +32,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from ..config import LLMConfig
 from ..errors import MiniGPT5Error
 from ..layout import QUANTIZE_TIERS
+from .bnb import import_bitsandbytes
 
 if TYPE_CHECKING:
     from .model import MiniGPT5
@@ -100,17 +101,6 @@ def check_quantize(tier: str) -> str:
     return tier
 
 
-def _bitsandbytes():
-    try:
-        import bitsandbytes
-    except ImportError as e:
-        raise MiniGPT5Error(
-            f"quantized loading needs the bitsandbytes library ({e}); install it with "
-            "pip install 'minigpt5-storybook[quantize]' (or pip install bitsandbytes), or load with quantize='none'"
-        ) from None
-    return bitsandbytes
-
-
 def bnb_config(tier: str, compute_dtype: torch.dtype):
     """The transformers `BitsAndBytesConfig` of a tier (None for "none")."""
     from transformers import BitsAndBytesConfig
@@ -152,7 +142,7 @@ class LLMQuantizer:
         self.tier = check_quantize(tier)
         self.compute_dtype = compute_dtype
         self.work_device = work_device or (torch.device("cuda") if torch.cuda.is_available() else None)
-        self.bnb = _bitsandbytes() if tier != "none" else None
+        self.bnb = import_bitsandbytes() if tier != "none" else None
         if tier == "int8" and not any(isinstance(f, _ExpectedInt8Cast) for f in _INT8_LOG.filters):
             _INT8_LOG.addFilter(_ExpectedInt8Cast())
 
