@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..config import MiniGPT5Config
@@ -176,8 +176,9 @@ def _publish(staging: Path, target: Path, prefix: str) -> None:
             if not target.exists():
                 os.replace(staging, target)
             elif _exchange(staging, target):
-                _mark_own(staging)  # it holds the previous target now: a killed run's next write removes it
                 previous = staging
+                with suppress(OSError):  # it holds the previous target now: a killed run's next write removes it
+                    _mark_own(staging)
             else:
                 previous = _swap_by_renames(staging, target, prefix)
     finally:
