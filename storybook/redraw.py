@@ -63,6 +63,11 @@ def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = No
     default to the ones the book was drawn with. Another run writing the same book meanwhile is refused.
     """
     folder = Path(book)
+    check_drawing_options(steps, guidance, None)
+    if seed is not None:
+        from minigpt5_core.modeling.generation import check_seeds
+
+        check_seeds(seed, len(set(pages)), "--seed")
     with editing(folder):
         return _redraw(folder, pages, seed, steps, guidance, model_dir, sd, progress)
 
@@ -71,7 +76,6 @@ def _redraw(folder: Path, pages: Sequence[int], seed: int | None, steps: int | N
             model_dir: str | Path | None, sd: str | Path | None, progress: bool) -> BookResult:
     from minigpt5_core.errors import MiniGPT5Error
 
-    check_drawing_options(steps, guidance, None)
     source = from_manifest(folder)
     story = source.story
     pages = list(dict.fromkeys(pages))

@@ -59,3 +59,9 @@ def test_redraw_refuses_zero_steps_as_make_does(tiny_book, tiny_model_dir, capsy
     assert files(tiny_book) == before
     code = main(["make", "--model", str(tiny_model_dir), "--steps", "0"])
     assert code == 2 and "--steps: steps must be a whole number" in capsys.readouterr().err
+
+
+def test_redraw_refuses_a_seed_that_overflows_on_a_later_page_as_make_does(tiny_book, tiny_model_dir, capsys):
+    code = main(["redraw", str(tiny_book), "--page", "1", "--page", "2", "--seed", str(2**64 - 1),
+                 "--model", str(tiny_model_dir)])
+    assert code == 2 and "--seed 18446744073709551615 (and the 1 that follow it" in capsys.readouterr().err
