@@ -20,7 +20,6 @@ names a process on this host that no longer runs: provably ours, provably abando
 from __future__ import annotations
 
 import ctypes
-import errno
 import functools
 import json
 import os
@@ -234,10 +233,8 @@ def _signals_held() -> Iterator[None]:
             signal.raise_signal(number)
 
 
-_RENAME_EXCHANGE = 2  # linux/fs.h
+_RENAME_EXCHANGE = 2  # linux/fs.h; where renameat2 fails for any reason, two renames follow
 _AT_FDCWD = -100
-# errno values saying that this kernel or filesystem has no atomic exchange: fall back to two renames.
-_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
 
 
 @functools.cache
@@ -245,7 +242,7 @@ def _renameat2() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        function = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28, musl >= 1.2.4
+        function = ctypes.CDLL(None).renameat2  # glibc >= 2.28, musl >= 1.2.4
     except (OSError, AttributeError):
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
@@ -254,16 +251,13 @@ def _renameat2() -> Callable[..., int] | None:
 
 
 def _exchange(first: Path, second: Path) -> bool:
-    """Swap two existing paths in one system call; False where this system cannot (nothing was changed)."""
+    """Swap two existing paths in one system call; False where it did not happen (nothing was changed).
+
+    Whatever the reason (an old kernel, a filesystem without the exchange, a permission), the caller then
+    swaps by two renames, which report a real obstacle in their own words."""
     renameat2 = _renameat2()
-    if renameat2 is None:
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in _NO_EXCHANGE:
-        return False
-    raise OSError(code, os.strerror(code), str(second))
+    return renameat2 is not None and \
+        renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0
 
 
 _MODEL_HOW = "choose another output folder, or empty this one yourself if its files may go"
