@@ -52,6 +52,7 @@ def test_a_hash_cache_nested_too_deep_is_rebuilt(tmp_path):
     assert folder_sha256(folder, cache).startswith("sha256:")
 
 
+@pytest.mark.slow  # a fresh interpreter that imports torch, transformers and diffusers
 def test_a_bitsandbytes_that_fails_to_import_is_one_line_naming_it(tiny_model_dir, tmp_path):
     broken = tmp_path / "site" / "bitsandbytes"
     broken.mkdir(parents=True)
