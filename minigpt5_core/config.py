@@ -227,7 +227,9 @@ class MiniGPT5Config:
         raise MiniGPT5Error(f"unknown preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
 
     def validate(self) -> None:
-        """Raise `MiniGPT5Error` when parts cannot fit together."""
+        """Raise `MiniGPT5Error` when parts cannot fit together, or a count is beyond any model's (checked
+        before anything is built: `num_layers: 1000000` would otherwise run until time or memory ends)."""
+        _check_bounds(self)
         if self.mapper.d_model != self.diffusion.cross_attention_dim:
             raise MiniGPT5Error(
                 f"mapper.d_model ({self.mapper.d_model}) must equal diffusion.cross_attention_dim "
@@ -272,6 +274,60 @@ class MiniGPT5Config:
         _check_value_types(cfg, cls(), "")
         cfg.validate()
         return cfg
+
+
+# The widest range each count may take, far beyond any released model (MiniGPT-5 7B: 8 vokens, LLaMA 4096 wide,
+# 32 layers, 32 heads) yet small enough that a typo stops here instead of building for hours.
+_BOUNDS: dict[str, tuple[int, int]] = {
+    "num_vokens": (1, 64),
+    "vision.image_size": (1, 4096), "vision.patch_size": (1, 4096), "vision.hidden_size": (1, 2**16),
+    "vision.intermediate_size": (1, 2**18), "vision.num_layers": (1, 1024), "vision.num_heads": (1, 1024),
+    "vision.num_query_tokens": (1, 1024), "vision.qformer_hidden_size": (1, 2**16),
+    "vision.qformer_intermediate_size": (1, 2**18), "vision.qformer_layers": (1, 1024),
+    "vision.qformer_heads": (1, 1024), "vision.qformer_cross_attention_frequency": (1, 1024),
+    "llm.vocab_size": (0, 2**22), "llm.hidden_size": (1, 2**16), "llm.intermediate_size": (1, 2**18),
+    "llm.num_layers": (1, 1024), "llm.num_heads": (1, 1024), "llm.max_position_embeddings": (1, 2**20),
+    "llm.lora_r": (0, 2**12),
+    "mapper.d_model": (1, 2**16), "mapper.num_heads": (1, 1024), "mapper.num_encoder_layers": (1, 1024),
+    "mapper.num_decoder_layers": (1, 1024), "mapper.ffn_dim": (1, 2**18), "mapper.num_queries": (1, 1024),
+    "diffusion.cross_attention_dim": (1, 2**16), "diffusion.resolution": (8, 2**14),
+    "diffusion.caption_max_length": (1, 2**12), "generation.max_new_tokens": (0, 2**20),
+}
+# Widths that attention splits into heads: a width the head count does not divide cannot be built.
+_HEADS = (("vision.hidden_size", "vision.num_heads"), ("vision.qformer_hidden_size", "vision.qformer_heads"),
+          ("llm.hidden_size", "llm.num_heads"), ("mapper.d_model", "mapper.num_heads"))
+
+
+def _field(config: MiniGPT5Config, name: str) -> Any:
+    value: Any = config
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _check_bounds(config: MiniGPT5Config) -> None:
+    for name, (low, high) in _BOUNDS.items():
+        value = _field(config, name)
+        if not is_whole_number(value) or not low <= value <= high:
+            raise MiniGPT5Error(f"{name} must be a whole number in {low}..{high}, got {value!r}")
+    for width, heads in _HEADS:
+        if _field(config, width) % _field(config, heads):
+            raise MiniGPT5Error(f"{width} ({_field(config, width)}) must be a multiple of {heads} "
+                                f"({_field(config, heads)})")
+
+
+def implied_weight_bytes(config: MiniGPT5Config) -> dict[str, int]:
+    """A lower bound on the bytes each part of a model of `config` stores: its large matrices, at one byte a
+    number (no model folder stores narrower). A config.json that claims more than its weight files hold is
+    refused before the model is built, however large it says the model is."""
+    v, llm, m = config.vision, config.llm, config.mapper
+    return {
+        "vision": v.num_layers * (4 * v.hidden_size ** 2 + 2 * v.hidden_size * v.intermediate_size)
+        + v.qformer_layers * (4 * v.qformer_hidden_size ** 2 + 2 * v.qformer_hidden_size * v.qformer_intermediate_size),
+        "llm": llm.num_layers * (4 * llm.hidden_size ** 2 + 3 * llm.hidden_size * llm.intermediate_size)
+        + llm.vocab_size * llm.hidden_size,
+        "mapper": (m.num_encoder_layers + m.num_decoder_layers) * (4 * m.d_model ** 2 + 2 * m.d_model * m.ffn_dim),
+    }
 
 
 def _check_value_types(values: object, reference: object, where: str) -> None:

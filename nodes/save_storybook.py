@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 from pathlib import Path
 
 from storybook import BookOptions, ModelInfo, StorybookError, story_from_pages, write_book
@@ -21,17 +22,24 @@ SAMPLERS = ("KSampler", "KSamplerAdvanced")
 
 
 def _book_folder(filename_prefix: str) -> tuple[Path, str]:
-    """A new folder ``<output>/<prefix>_00001`` (next free number); returns it and its subfolder for the UI."""
+    """A new, empty folder ``<output>/<prefix>_00001`` (next free number, any number of digits); returns it and
+    its subfolder for the UI. Creating it is the claim: of two runs at once, each gets its own number."""
     import folder_paths
 
     output_dir = folder_paths.get_output_directory()
     # Raises if the prefix leads outside the output folder.
     full_folder, name, _counter, subfolder, _prefix = folder_paths.get_save_image_path(filename_prefix, output_dir)
-    pattern = re.compile(rf"^{re.escape(name)}_(\d{{5}})$")
+    pattern = re.compile(rf"^{re.escape(name)}_(\d{{5,}})$")
     taken = [int(m.group(1)) for e in (os.listdir(full_folder) if os.path.isdir(full_folder) else [])
              if (m := pattern.match(e))]
-    folder_name = f"{name}_{max(taken, default=0) + 1:05d}"
-    return Path(full_folder) / folder_name, "/".join(p for p in (subfolder, folder_name) if p)
+    number = max(taken, default=0) + 1
+    while True:
+        folder_name = f"{name}_{number:05d}"
+        try:
+            (Path(full_folder) / folder_name).mkdir(parents=True)
+            return Path(full_folder) / folder_name, "/".join(p for p in (subfolder, folder_name) if p)
+        except FileExistsError:
+            number += 1
 
 
 def provenance_from_graph(prompt: dict | None) -> tuple[object | None, int | None, str | None]:
@@ -145,7 +153,12 @@ def save_storybook(images, pages: str, title: str, filename_prefix: str = "story
                               provenance=provenance, model=model, features=features)
     source.story.upscale = upscale_from_graph(prompt, node_id)
     folder, subfolder = _book_folder(filename_prefix)
-    result = write_book(source, folder, BookOptions(size=size, layout=layout))
+    try:
+        result = write_book(source, folder, BookOptions(size=size, layout=layout))
+    except BaseException:
+        with suppress(OSError):  # rmdir removes only the empty folder this run claimed, never a written file
+            folder.rmdir()
+        raise
     previews = [{"filename": page.image, "subfolder": subfolder, "type": "output"}
                 for page in source.story.pages[:PREVIEW_PAGES]]
     # The PDF's path, then preflight warnings (e.g. pictures too small for sharp print at this page size).

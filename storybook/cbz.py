@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -22,10 +23,11 @@ CBZ_DPI = 150  # sharp on a tablet (an A5 page is 874x1240 px), a few MB for a w
 
 def comic_info(story: Story, page_count: int, sizes: list[tuple[int, int]], cover: bool) -> bytes:
     """ComicInfo.xml: the book's metadata and its pages (the first marked as the front cover)."""
+    created = datetime.fromisoformat(story.created)  # any ISO 8601 form the manifest accepts (week dates too)
     root = ElementTree.Element("ComicInfo", {"xmlns:xsd": "http://www.w3.org/2001/XMLSchema",
                                              "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"})
     fields = [("Title", story.title), ("Summary", " ".join(printable(p.text).strip() for p in story.pages)[:2000]),
-              ("Year", story.created[:4]), ("Month", str(int(story.created[5:7]))),
+              ("Year", str(created.year)), ("Month", str(created.month)),
               ("Writer", story.author), ("PageCount", str(page_count)), ("LanguageISO", story.language),
               ("Manga", "No")]
     for tag, value in fields:

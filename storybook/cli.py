@@ -22,11 +22,12 @@ from minigpt5_core.modeling.quantize import QUANTIZE_TIERS
 
 from storybook.book import BookResult, StoryInput, from_manifest, write_book
 from storybook.errors import StorybookError
-from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
+from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, check_drawing_options, default_model_dir, \
+    generate_story
 from storybook.layouts import LAYOUT_HELP, LAYOUTS, PADDING, PADDING_HELP
 from storybook.manifest import Story, check_text, load_story
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
-from storybook.outdir import check_out_folder
+from storybook.outdir import check_out_folder, editing
 from storybook.pagesize import SIZE_HELP
 from storybook.targets import HOME_PAPER_HELP, HOME_PAPERS, IMPOSE_HELP, IMPOSITIONS, PAPER_HELP, PAPERS, \
     TARGET_HELP, TARGET_NAMES, locale_paper, target
@@ -192,15 +193,12 @@ def _check_generation_numbers(args: argparse.Namespace) -> None:
     """Seeds, steps, guidance and picture size, checked before the model is loaded: page i is drawn with
     seed + i, so a seed that overflows on the last page is reported before any text is written."""
     from minigpt5_core.modeling.generation import check_seeds
-    from minigpt5_core.modeling.model import check_picture_settings
 
     pages = DEFAULT_PAGES if args.pages is None else args.pages
     if pages < 1:
         raise StorybookError(f"--pages must be at least 1, got {pages}")
     check_seeds(DEFAULT_SEED if args.seed is None else args.seed, pages, "--seed")
-    size = 512 if args.image_size is None else args.image_size  # a valid stand-in where the model decides
-    check_picture_settings(1 if args.steps is None else args.steps, 1.0 if args.guidance is None else args.guidance,
-                           size, size)
+    check_drawing_options(args.steps, args.guidance, args.image_size)
 
 
 def _source(args: argparse.Namespace, manifest: Story | None) -> StoryInput:
@@ -284,8 +282,14 @@ def _territory() -> str | None:
 
 
 def make(args: argparse.Namespace) -> int | None:
-    """Run `make`: check the options first (generation is slow), then read or generate, then write."""
+    """Run `make`: check the options first (generation is slow), then read or generate, then write; OUT is
+    held for this run throughout, so a redraw of it meanwhile is refused rather than lost."""
     _check_combination(args)
+    with editing(args.out):
+        return _make(args)
+
+
+def _make(args: argparse.Namespace) -> int | None:
     manifest = load_story(args.manifest) if args.manifest is not None else None
     options = _book_options(args, manifest)
     for flag in ("title", "author", "prompt", "blurb"):

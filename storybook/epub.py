@@ -20,7 +20,7 @@ from storybook.layouts import picture_book_form
 from storybook.manifest import Story
 from storybook.options import BookOptions
 from storybook.pictures import PictureLook
-from storybook.render_html import band_picture_height, picture_styles, template_environment
+from storybook.render_html import band_picture_height, picture_styles, printable, template_environment
 
 EPUB_NAME = "storybook.epub"
 VIEWPORT_WIDTH = 800  # CSS px of every page; the height follows the printed page's shape
@@ -45,6 +45,14 @@ def _pages(story: Story) -> list[dict]:
     return pages
 
 
+def _inside_names(story: Story) -> dict[str, str]:
+    """The name each picture gets inside the EPUB: `picture-001.png`, ... A book's own names may hold `#`, `?`,
+    `%`, spaces or accents, which the package document's hrefs would have to escape and e-readers resolve
+    inconsistently; plain names need no escaping anywhere."""
+    names = dict.fromkeys(page.image for page in story.pages)
+    return {name: f"picture-{number:03d}{Path(name).suffix.lower()}" for number, name in enumerate(names, start=1)}
+
+
 def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook]) -> Path:
     """Write `folder/storybook.epub` from the book folder (its pictures and fonts are already there)."""
     from ebooklib import epub
@@ -59,12 +67,13 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
     environment = template_environment()
     page_template = environment.get_template("epub-page.xhtml.j2")
 
+    title, author = printable(story.title), printable(story.author)
     book = epub.EpubBook()
     book.set_identifier(book_identifier(story))
-    book.set_title(story.title)
+    book.set_title(title)
     book.set_language(story.language)
-    if story.author:
-        book.add_author(story.author)
+    if author:
+        book.add_author(author)
     for prop, value in (("rendition:layout", "pre-paginated"), ("rendition:spread", "none"),
                         ("rendition:orientation", "auto")):
         book.add_metadata(None, "meta", value, {"property": prop})
@@ -79,11 +88,12 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
     book.add_item(epub.EpubItem(uid="font-licence", file_name=f"{FONT_FOLDER}/{LICENCE}", media_type="text/plain",
                                 content=(FONT_SOURCE / LICENCE).read_bytes()))
 
+    inside = _inside_names(story)
     cover_image = story.pages[0].image
-    book.set_cover(cover_image, (folder / cover_image).read_bytes(), create_page=False)
-    for number, name in enumerate(dict.fromkeys(page.image for page in story.pages)):
+    book.set_cover(inside[cover_image], (folder / cover_image).read_bytes(), create_page=False)
+    for number, name in enumerate(inside):
         if name != cover_image:
-            book.add_item(epub.EpubImage(uid=f"picture-{number}", file_name=name,
+            book.add_item(epub.EpubImage(uid=f"picture-{number}", file_name=inside[name],
                                          media_type=_MEDIA_TYPES[Path(name).suffix.lower()],
                                          content=(folder / name).read_bytes()))
 
@@ -92,7 +102,8 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
         story_page = story.pages[page["index"]]
         content = page_template.render(
             kind=page["kind"], language=story.language, title=story.title, author=story.author,
-            text=story_page.text, image=story_page.image, number=page["index"] + 1, width=width, height=height,
+            text=story_page.text, image=inside[story_page.image], number=page["index"] + 1, width=width,
+            height=height,
             picture_height=picture_height, edge=styles[story_page.image]["edge"],
             scaling=styles[story_page.image]["scaling"])
         item = epub.EpubItem(uid=f"page-{number:03d}", file_name=f"page-{number:03d}.xhtml",
@@ -100,7 +111,7 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
         book.add_item(item)
         spine.append(item)
         if page["kind"] == "cover":
-            toc.append(epub.Link(item.file_name, story.title, "cover"))
+            toc.append(epub.Link(item.file_name, title, "cover"))
         elif page["kind"] != "text":
             toc.append(epub.Link(item.file_name, f"Page {page['index'] + 1}", f"story-page-{page['index'] + 1}"))
     book.toc = toc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 CACHE_DIR_NAME = "minigpt5-storybook"
@@ -34,7 +35,7 @@ def _read_cache(cache: Path) -> dict:
     try:
         data = json.loads(cache.read_text())
         return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
 
 
@@ -49,6 +50,13 @@ def _write_cache(cache: Path, entries: dict) -> None:
         pass
 
 
+def _still_valid(known: object, stat: os.stat_result) -> bool:
+    """A cache entry that matches the file and holds a real digest: a damaged or hand-edited cache only costs
+    a re-read, never a wrong fingerprint or a crash."""
+    return (isinstance(known, dict) and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns
+            and isinstance(known.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", known["sha256"]) is not None)
+
+
 def folder_sha256(folder: Path, cache: Path | None = None) -> str:
     """"sha256:<hex>" over every file of `folder`: its relative name and its own SHA-256, in name order."""
     cache = default_cache_file() if cache is None else cache
@@ -59,7 +67,7 @@ def folder_sha256(folder: Path, cache: Path | None = None) -> str:
         stat = path.stat()
         key = str(path.resolve())
         known = entries.get(key)
-        if isinstance(known, dict) and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
+        if _still_valid(known, stat):
             file_digest = known["sha256"]
         else:
             file_digest = file_sha256(path)

@@ -70,9 +70,25 @@ def load_model(model_dir: Path, sd: str | Path | None = None, quantize: str = "n
 def sampler_settings(model, steps: int | None, guidance: float | None, image_size: int | None) -> SamplerSettings:
     """The settings given, the model's defaults for the others: the values that are recorded in the manifest."""
     diffusion = model.config.diffusion
-    return SamplerSettings(steps=steps or diffusion.num_inference_steps,
+    return SamplerSettings(steps=diffusion.num_inference_steps if steps is None else steps,
                            guidance=float(diffusion.guidance_scale if guidance is None else guidance),
                            image_size=image_size or diffusion.resolution)
+
+
+def check_drawing_options(steps: int | None, guidance: float | None, image_size: int | None) -> None:
+    """`--steps`, `--guidance` and `--image-size` as given (None: the model's), checked before any model is
+    loaded, by `make` and `redraw` alike; the limits are the model's (`check_picture_settings`)."""
+    from minigpt5_core.errors import MiniGPT5Error
+    from minigpt5_core.modeling.model import check_picture_settings
+
+    # Each value is checked with valid stand-ins for the others, so the message names the option at fault.
+    for option, (s, g, size) in {"--steps": (steps, 1.0, 512), "--guidance": (1, guidance, 512),
+                                 "--image-size": (1, 1.0, image_size)}.items():
+        if None not in (s, g, size):
+            try:
+                check_picture_settings(s, g, size, size)
+            except MiniGPT5Error as e:
+                raise StorybookError(f"{option}: {e}") from None
 
 
 def draw(model, vokens, seed: int, settings: SamplerSettings):

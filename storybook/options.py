@@ -74,7 +74,11 @@ class BookOptions:
             if not isinstance(value, kind) or (key == "formats" and not all(isinstance(v, str) for v in value)):
                 raise StorybookError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
         options = cls(**{**data, **({"formats": tuple(data["formats"])} if "formats" in data else {})})
-        options.validate()
+        try:
+            options.validate()
+        except StorybookError as e:
+            raise StorybookError(f"{where}: {e}; correct it there, or give the option on the command line "
+                                 "(e.g. --size) to override it") from None
         return options
 
     @property

@@ -6,6 +6,11 @@ interrupted run leaves OUT as it was, and the next run removes temporary folders
 What is storybook's own is decided here: an existing, non-empty OUT is replaced only if it holds a valid
 story.json and nothing but what a book made from it holds (the manifest, its pictures, index.html, the PDF).
 A folder with anyone else's files in it, or a mere file named story.json, is never deleted.
+
+One writer per book at a time (`editing`): a `redraw` or `make` reads a book and writes it back, so two of
+them on one book at once would both succeed while the first one's change is silently lost. Each holds a lock
+file beside the book (`.OUT.storybook-lock`, through the `filelock` package) from reading to publishing,
+and a second run on the same book is refused with the reason instead.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from storybook.render_html import HTML_NAME
 from storybook.render_pdf import PDF_NAME
 
 TEMP_MARK = ".storybook-tmp-"
+LOCK_MARK = ".storybook-lock"
 _HOW = "choose another --out, or move its files away yourself"
 
 
@@ -64,3 +70,27 @@ def building(out: str | os.PathLike) -> Iterator[Path]:
     with staged_folder(out, book_folder_problem, mark=TEMP_MARK, how_to_proceed=_HOW,
                        error=StorybookError) as tmp:
         yield tmp
+
+
+@contextmanager
+def editing(book: str | os.PathLike) -> Iterator[None]:
+    """Hold `book` for this run from reading to publishing; raise StorybookError if another run holds it.
+
+    The lock file stays beside the book: deleting it on release would let a third run lock a new file while a
+    second still holds the deleted one."""
+    from filelock import FileLock, Timeout
+
+    book = Path(book).absolute()
+    try:
+        book.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(book.parent / f".{book.name}{LOCK_MARK}", timeout=0)
+        lock.acquire()
+    except Timeout:
+        raise StorybookError(f"{book} is being written by another run (a redraw or make) right now; wait for it "
+                             "to finish and run again, so that neither change is lost") from None
+    except OSError as exc:
+        raise StorybookError(f"cannot write beside {book}: {exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        lock.release()

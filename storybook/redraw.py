@@ -16,9 +16,11 @@ from pathlib import Path
 
 from storybook.book import BookResult, from_manifest, write_book
 from storybook.errors import StorybookError
-from storybook.generate import checkpoint_hash, default_model_dir, draw, load_model, sampler_settings
+from storybook.generate import check_drawing_options, checkpoint_hash, default_model_dir, draw, load_model, \
+    sampler_settings
 from storybook.manifest import MANIFEST_NAME, Story, now_iso
 from storybook.options import BookOptions
+from storybook.outdir import editing
 from storybook.upscale import Upscaler, check_same_upscaler
 
 
@@ -61,10 +63,23 @@ def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = No
     random seed. Either way the seed is recorded, so the new picture can be drawn again. Steps and guidance
     default to the ones the book was drawn with. `upscale`: the model file the book's pictures were
     enlarged with (story.json's "upscale"), needed when it records one: the new picture is enlarged the same way.
+    Another run writing the same book meanwhile is refused.
     """
+    folder = Path(book)
+    check_drawing_options(steps, guidance, None)
+    if seed is not None:
+        from minigpt5_core.modeling.generation import check_seeds
+
+        check_seeds(seed, len(set(pages)), "--seed")
+    with editing(folder):
+        return _redraw(folder, pages, seed, steps, guidance, model_dir, sd, upscale, progress)
+
+
+def _redraw(folder: Path, pages: Sequence[int], seed: int | None, steps: int | None, guidance: float | None,
+            model_dir: str | Path | None, sd: str | Path | None, upscale: str | Path | None,
+            progress: bool) -> BookResult:
     from minigpt5_core.errors import MiniGPT5Error
 
-    folder = Path(book)
     source = from_manifest(folder)
     story = source.story
     pages = list(dict.fromkeys(pages))

@@ -23,8 +23,13 @@ from storybook.pictures import WHITE, PictureLook, crisp
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTML_NAME = "index.html"
-# Control characters and lone surrogates: invalid in HTML and unencodable, yet a model can emit them.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# What no page, e-book or metadata field may hold, yet a model or a pasted text can: control characters (NUL
+# included), lone surrogates, and the noncharacters (U+FDD0..U+FDEF and the last two code points of every
+# plane; U+FFFE and U+FFFF are not even XML characters). Dropping them here makes every text XML-legal for
+# the EPUB's XHTML, package document and navigation, ComicInfo.xml and the PDF's metadata alike.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+                          + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}"
+                                    for plane in range(17)) + "]")
 
 
 def generator() -> str:
@@ -36,7 +41,8 @@ def generator() -> str:
 
 
 def printable(text: str) -> str:
-    """`text` without characters that cannot appear in an HTML page (the `printable` template filter)."""
+    """`text` without the characters that no page, e-book or metadata field may hold (the `printable`
+    template filter; the EPUB's and the CBZ's metadata go through it too)."""
     return _UNPRINTABLE.sub("", text)
 
 

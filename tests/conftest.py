@@ -74,3 +74,7 @@ def no_browser(monkeypatch):
     import storybook.pdf_browser
 
     monkeypatch.setattr(storybook.pdf_browser, "find_browser", lambda: None)
+
+
+# A small book drawn by the tiny model (made once per session): see book_fixtures.py.
+from book_fixtures import *  # noqa: E402,F401,F403

@@ -7,6 +7,11 @@ target is replaced only if it is empty or is recognisably the writer's own kind 
 nothing but a model folder's files, `layout.foreign_entries`); anything else, and any plain file, stops the
 write with a message naming the folder. A user who points `--out` at the wrong folder loses nothing.
 
+The swap itself can never leave neither version, whatever signal arrives when: on Linux the finished folder
+and the previous one trade places in one `renameat2(RENAME_EXCHANGE)` call; elsewhere (or on a filesystem
+without it) the two renames run with SIGINT/SIGTERM/SIGHUP/SIGQUIT deferred, so a Ctrl-C arriving between
+them takes effect only once the new folder is in place.
+
 Each staging folder holds a marker with the writing process's id and host. A run killed outright (SIGKILL,
 power loss) cannot clean up, so the next write beside the same target removes staging folders whose marker
 names a process on this host that no longer runs: provably ours, provably abandoned. Nothing else is removed.
@@ -14,13 +19,18 @@ names a process on this host that no longer runs: provably ours, provably abando
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 import shutil
+import signal
 import socket
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..config import MiniGPT5Config
@@ -109,9 +119,13 @@ def remove_abandoned_staging(target: Path, prefix: str) -> list[Path]:
     return removed
 
 
+def _mark_own(staging: Path) -> None:
+    (staging / STAGING_MARKER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+
+
 def _make_staging(parent: Path, prefix: str) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    (staging / STAGING_MARKER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    _mark_own(staging)
     return staging
 
 
@@ -123,7 +137,8 @@ def staged_folder(target: str | os.PathLike, recognise: Recognise, *, mark: str,
     Raises `error` (naming the folder and `how_to_proceed`) before anything is written if `target` may not
     be replaced, and again at the end if it changed meanwhile. On any exception, including
     KeyboardInterrupt, the staging folder is removed and `target` is untouched. Replacing an existing
-    target takes two renames (old aside, new in); the old one is deleted only after the new one is in place.
+    target is one exchange (or two renames with signals held); the old one is deleted only after the new one
+    is in place.
     """
     target = Path(target).absolute()
     prefix = f".{target.name}{mark}"
@@ -153,19 +168,96 @@ def staged_folder(target: str | os.PathLike, recognise: Recognise, *, mark: str,
 
 
 def _publish(staging: Path, target: Path, prefix: str) -> None:
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    old = _make_staging(target.parent, f"{prefix}{_OLD}")
+    """Put `staging` in the place of `target`; the previous target, if any, is deleted afterwards."""
+    previous = None  # set once the swap is complete: the folder holding the previous target, now garbage
     try:
-        os.replace(target, old / target.name)
+        with _signals_held():
+            if not target.exists():
+                os.replace(staging, target)
+            elif _exchange(staging, target):
+                previous = staging
+                with suppress(OSError):  # it holds the previous target now: a killed run's next write removes it
+                    _mark_own(staging)
+            else:
+                previous = _swap_by_renames(staging, target, prefix)
+    finally:
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+
+
+def _swap_by_renames(staging: Path, target: Path, prefix: str) -> Path:
+    """The fallback swap: `target` into a marked folder aside, `staging` into its place; returns the aside."""
+    aside = _make_staging(target.parent, f"{prefix}{_OLD}")
+    try:
+        os.replace(target, aside / target.name)
         try:
             os.replace(staging, target)
         except OSError:
-            os.replace(old / target.name, target)
+            os.replace(aside / target.name, target)
             raise
+    except OSError:
+        if not os.path.lexists(aside / target.name):  # else the previous target is still in there: keep it
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    return aside
+
+
+# Signals that stop a run; held across the renames so none lands between them.
+_STOPPING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Defer the stopping signals for the block: they are raised again, with the usual handlers back, when it
+    ends, on every exit path.
+
+    The handlers are swapped rather than the signals masked (`pthread_sigmask`) because a mask is per
+    thread: with torch's worker threads running, the kernel hands a process-wide signal to one of them, and
+    Python still runs the handler in the main thread at once. Python runs signal handlers only in the main
+    thread, so a worker thread (ComfyUI's executor) is never interrupted by one and needs nothing here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    replaced = {}
+    for number in _STOPPING:
+        handler = signal.getsignal(number)
+        if handler is not None and handler != signal.SIG_IGN:  # None: set outside Python, cannot be restored
+            replaced[number] = signal.signal(number, lambda received, frame: arrived.append(received))
+    try:
+        yield
     finally:
-        shutil.rmtree(old, ignore_errors=True)
+        for number, handler in replaced.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(arrived):
+            signal.raise_signal(number)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h; where renameat2 fails for any reason, two renames follow
+_AT_FDCWD = -100
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None).renameat2  # glibc >= 2.28, musl >= 1.2.4
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one system call; False where it did not happen (nothing was changed).
+
+    Whatever the reason (an old kernel, a filesystem without the exchange, a permission), the caller then
+    swaps by two renames, which report a real obstacle in their own words."""
+    renameat2 = _renameat2()
+    return renameat2 is not None and \
+        renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0
 
 
 _MODEL_HOW = "choose another output folder, or empty this one yourself if its files may go"

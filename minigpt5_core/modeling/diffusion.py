@@ -13,15 +13,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from diffusers.schedulers import SchedulerMixin
 from PIL import Image
 from torch import nn
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerBase
 
 from ..config import DiffusionConfig
 from ..errors import MiniGPT5Error
+from .quantize import blaming_bitsandbytes
 from .vision import to_rgb
+
+with blaming_bitsandbytes():
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers.schedulers import SchedulerMixin
 
 SD21_BASE_CONFIG = Path(__file__).resolve().parent.parent / "assets" / "sd21-base"
 UNET_PREFIX = "model.diffusion_model."

