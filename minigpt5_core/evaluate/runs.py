@@ -107,9 +107,11 @@ class RunFolder:
             raise MiniGPT5Error(f"{self.root / RUN_FILE} cannot be read ({exc}); choose another --out") from None
         differs = [key for key in sorted(set(earlier) | set(self.identity)) if earlier.get(key) != self.identity.get(key)]
         if differs:
-            shown = "; ".join(f"{key}: there {earlier.get(key)!r}, here {self.identity.get(key)!r}" for key in differs)
-            raise MiniGPT5Error(f"{self.root} holds an evaluation with another {', '.join(differs)} ({shown[:400]}); "
-                                f"{_HOW}")
+            values = [(key, earlier.get(key), self.identity.get(key)) for key in differs]
+            shown = "; ".join(f"{key}: there {a!r}, here {b!r}" for key, a, b in values
+                              if not isinstance(a, dict) and not isinstance(b, dict))  # a model or data: its name says it
+            raise MiniGPT5Error(f"{self.root} holds an evaluation with another {', '.join(differs)}"
+                                f"{f' ({shown})' if shown else ''}; {_HOW}")
 
     def start(self) -> None:
         """Create the folders and run.json (the main process, once, before any case is written)."""
