@@ -77,11 +77,13 @@ def _stamps(out: Path) -> dict[str, tuple[int, int]]:
 
 
 def _assert_same_result(out: Path, reference: Path) -> None:
+    assert _pictures(out) == _pictures(reference)  # byte for byte
     got, want = _metrics(out), _metrics(reference)
     assert got["samples_scored"] == want["samples_scored"] == STORIES
     assert got["metrics"].keys() == want["metrics"].keys() >= {"clip_i", "fid", "is"}
-    assert got["metrics"] == pytest.approx(want["metrics"], rel=1e-6, abs=1e-9)
-    assert _pictures(out) == _pictures(reference)  # byte for byte
+    # float32 tolerance: the CLIP and Inception features of the same pictures are summed in another order when
+    # the scoring process runs another number of threads
+    assert got["metrics"] == pytest.approx(want["metrics"], rel=1e-4, abs=1e-6)
 
 
 @pytest.fixture
