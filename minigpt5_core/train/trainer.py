@@ -15,6 +15,10 @@ derived from the other two, so the same file keeps the official effective batch 
 Without a GPU, `accelerate launch --multi_gpu --num_processes N` runs N CPU processes (gloo); note that
 accelerate 1.15's `launch --cpu --num_processes N` starts ONE process unless it is given an MPI hostfile.
 
+`quantize: "nf4"` (QLoRA) holds the frozen LLM in 4 bits (bitsandbytes) and trains the LoRA adapters, the token
+rows and the mapper over it: stage 2 of the 7B model on one 24 GB card (`quantized`, docs/scaling.md). FSDP
+launches are refused until the trainer is verified under them (its checkpoints are whole models).
+
 Every sample's randomness (CFG dropout, diffusion noise and timestep, LoRA dropout, CC3M chat wrapping)
 is drawn from seeds made of (seed, step, rank), and the data stream's position is saved with each
 checkpoint, so a resumed run continues the very same loss curve.
