@@ -21,6 +21,7 @@ activations are kept because the loss reaches the mapper through it).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 import torch
 
@@ -44,30 +45,44 @@ def stage_params(config: MiniGPT5Config, stage: int) -> tuple[int, int]:
         return trained, sum(p.numel() for p in model.parameters()) - trained
 
 
-def mode_rows(config: MiniGPT5Config, stage: int, nf4_bytes_per_param: float) -> list[tuple[str, int, float, float]]:
-    """(mode, GPUs, frozen GiB per GPU, total GiB per GPU) for each mode."""
-    parts, sd = part_params(config), sd21_params()
-    trainable, frozen = stage_params(config, stage)
-    frozen_bf16 = FP16 * (frozen + sd["unet"] + sd["vae"])
+@dataclass
+class Counts:
+    """Parameter counts of one training stage: the parts (as bench/memory_tiers.py counts them), SD, and the
+    stage's trained and frozen sets."""
+
+    parts: dict[str, int]
+    sd: dict[str, int]
+    trained: int
+    frozen: int
+    num_layers: int
+
+    @classmethod
+    def of(cls, config: MiniGPT5Config, stage: int) -> "Counts":
+        trained, frozen = stage_params(config, stage)
+        return cls(part_params(config), sd21_params(), trained, frozen, config.llm.num_layers)
+
+
+def mode_rows(counts: Counts, nf4_bytes_per_param: float) -> list[tuple[str, int, float, float]]:
+    """(mode, GPUs, frozen bytes per GPU, total bytes per GPU) for each mode."""
+    parts, sd = counts.parts, counts.sd
+    frozen_bf16 = FP16 * (counts.frozen + sd["unet"] + sd["vae"])
     fixed = LLM_STEP_ACTIVATIONS + UNET_STEP_ACTIVATIONS + CUDA_CONTEXT
-    state = TRAINABLE_BYTES * trainable
-    layer = FP16 * parts["llm_layers"] / config.llm.num_layers  # one decoder layer, gathered in bf16
+    state = TRAINABLE_BYTES * counts.trained
+    layer = FP16 * parts["llm_layers"] / counts.num_layers  # one decoder layer, gathered in bf16
     rows = [("bf16 DDP", 1, frozen_bf16, frozen_bf16 + state + fixed)]
     for gpus in FSDP_GPUS:
         sharded = (frozen_bf16 + state) / gpus
         rows.append((f"FSDP {gpus} GPUs", gpus, frozen_bf16 / gpus, sharded + 2 * layer + fixed))  # + prefetch
-    quantized_layers = nf4_bytes_per_param * parts["llm_layers"]
-    frozen_nf4 = frozen_bf16 - FP16 * parts["llm_layers"] + quantized_layers
+    frozen_nf4 = frozen_bf16 - (FP16 - nf4_bytes_per_param) * parts["llm_layers"]
     rows.append(("nf4 (QLoRA)", 1, frozen_nf4, frozen_nf4 + state + fixed))
     return rows
 
 
-def table(config: MiniGPT5Config, stage: int, nf4_bytes_per_param: float) -> list[str]:
-    parts, sd = part_params(config), sd21_params()
-    trainable, _ = stage_params(config, stage)
+def table(counts: Counts, stage: int, nf4_bytes_per_param: float) -> list[str]:
+    parts, sd, trained = counts.parts, counts.sd, counts.trained
     lines = [
-        f"stage {stage}: trains {trainable / 1e6:.1f} M parameters ({TRAINABLE_BYTES} B each with gradient and "
-        f"AdamW: {TRAINABLE_BYTES * trainable / GIB:.2f} GiB); frozen: LLM {(parts['llm_layers'] + parts['llm_embeddings']) / 1e9:.2f} B, "
+        f"stage {stage}: trains {trained / 1e6:.1f} M parameters ({TRAINABLE_BYTES} B each with gradient and "
+        f"AdamW: {TRAINABLE_BYTES * trained / GIB:.2f} GiB); frozen: LLM {(parts['llm_layers'] + parts['llm_embeddings']) / 1e9:.2f} B, "
         f"ViT-g + Q-Former {(parts['vit'] + parts['qformer']) / 1e9:.2f} B, SD UNet + VAE {(sd['unet'] + sd['vae']) / 1e9:.2f} B",
         f"nf4: {nf4_bytes_per_param:.3f} bytes per decoder-layer parameter (measured on one real 7B layer)",
         f"allowances per GPU (measure on a GPU): LLM step {LLM_STEP_ACTIVATIONS / GIB:.1f}, UNet step "
@@ -76,7 +91,7 @@ def table(config: MiniGPT5Config, stage: int, nf4_bytes_per_param: float) -> lis
         f"| mode            | GPUs | frozen weights GiB/GPU | total GiB/GPU | fits a {' / '.join(f'{c} GB' for c in CARDS_GIB)} card |",
         "|-----------------|------|------------------------|---------------|" + "-" * 28 + "|",
     ]
-    for mode, gpus, frozen, total in mode_rows(config, stage, nf4_bytes_per_param):
+    for mode, gpus, frozen, total in mode_rows(counts, nf4_bytes_per_param):
         fits = " / ".join("yes" if total <= c * GIB else "no" for c in CARDS_GIB)
         lines.append(f"| {mode:15s} | {gpus:4d} | {frozen / GIB:22.2f} | {total / GIB:13.2f} | {fits:26s} |")
     return lines
@@ -88,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     config = MiniGPT5Config.preset("minigpt5-7b")
     nf4 = next(t for t in measure_tiers(config.llm, tiers=("none", "nf4")) if t.tier == "nf4")
-    print("\n".join(table(config, args.stage, nf4.bytes_per_param)))
+    print("\n".join(table(Counts.of(config, args.stage), args.stage, nf4.bytes_per_param)))
 
 
 if __name__ == "__main__":
