@@ -56,13 +56,14 @@ class QuantizedBase:
             model = str(Path(keep_alive.name) / "m")
         loaded = MiniGPT5.from_pretrained(model, quantize=tier)
         compute = _AUTOCAST_DTYPES.get(mixed_precision)
-        for _, module in cls._named_quantized(loaded):
+        for _, module in cls.quantized_layers(loaded):
             if compute is not None and hasattr(module, "compute_dtype"):
                 module.compute_dtype = compute  # Linear4bit: dequantize to the autocast dtype, not to float32
         return cls(loaded, Path(model), keep_alive)
 
     @staticmethod
-    def _named_quantized(model: MiniGPT5) -> list[tuple[str, nn.Module]]:
+    def quantized_layers(model: MiniGPT5) -> list[tuple[str, nn.Module]]:
+        """(name under the LLM, module) of every bitsandbytes linear layer."""
         import bitsandbytes as bnb
 
         kinds = (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)
@@ -78,12 +79,12 @@ class QuantizedBase:
         """True for a model-state key (``llm.…``) that belongs to a quantized layer: never loaded from a checkpoint,
         which holds the original weights the layer was quantized from."""
         module = key[len("llm."):].rsplit(".", 1)[0] if key.startswith("llm.") else ""
-        return any(module == name or module.startswith(name + ".") for name, _ in self._named_quantized(self.model))
+        return any(module == name or module.startswith(name + ".") for name, _ in self.quantized_layers(self.model))
 
     def frozen_digest(self) -> str:
         """sha256 of the quantized layers' stored bytes (4-bit codes and scales): equal before and after training."""
         digest = hashlib.sha256()
-        for _, module in self._named_quantized(self.model):  # not the names: peft's wrapping changes them
+        for _, module in self.quantized_layers(self.model):  # not the names: peft's wrapping changes them
             for tensor in module.state_dict().values():
                 if isinstance(tensor, torch.Tensor):
                     digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
@@ -91,7 +92,7 @@ class QuantizedBase:
 
     def _originals(self) -> dict[str, torch.Tensor]:
         """The quantized layers' weights as the source folder holds them, by their name under the LLM."""
-        wanted = {_plain_key(f"llm.{name}.weight"): name for name, _ in self._named_quantized(self.model)}
+        wanted = {_plain_key(f"llm.{name}.weight"): name for name, _ in self.quantized_layers(self.model)}
         found = {}
         for file in weight_files(self.source):
             for key, tensor in SafetensorsReader(file).tensors():
@@ -105,7 +106,7 @@ class QuantizedBase:
         that `save_pretrained` writes an ordinary model folder; then the 4-bit layers come back untouched."""
         originals = self._originals()
         swapped = []
-        for name, module in self._named_quantized(self.model):
+        for name, module in self.quantized_layers(self.model):
             parent_name, _, child = name.rpartition(".")
             parent = self.model.llm.get_submodule(parent_name)
             plain = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None, device="meta")

@@ -29,10 +29,10 @@ def _fresh_accelerate_state():
     GradientState._reset_state()
 
 
-def _qlora(model_dir, folder, steps: int):
-    """`steps` optimiser steps of stage 2 in nf4 on two shapes stories, from the saved tiny model."""
+def _qlora(model: str, folder, steps: int):
+    """`steps` optimiser steps of stage 2 in nf4 on two shapes stories, from `model` (a folder or a preset)."""
     sis = write_shapes_vist_sis(ShapesWorld(seed=0), 2, folder / "vist")
-    cfg = {"model": str(model_dir), "stage": 2, "quantize": "nf4", "output_dir": str(folder / "out"),
+    cfg = {"model": model, "stage": 2, "quantize": "nf4", "output_dir": str(folder / "out"),
            "data": [{"format": "vist-sis", "path": str(sis), "images": str(folder / "vist" / "images"), "task": "gen"}],
            "per_device_batch_size": 1, "effective_batch_size": 1, "max_steps": steps, "mixed_precision": "no",
            "save_every": steps, "warmup_steps": 1, "learning_rate": 3e-3}
@@ -42,8 +42,9 @@ def _qlora(model_dir, folder, steps: int):
 
 
 @pytest.fixture(scope="module")
-def qlora_run(tiny_model_dir, tmp_path_factory):
-    return _qlora(tiny_model_dir, tmp_path_factory.mktemp("qlora"), steps=2)
+def qlora_run(tmp_path_factory):
+    """Two steps from the tiny preset, seed 0: the same weights as the `tiny_model_dir` folder."""
+    return _qlora("tiny", tmp_path_factory.mktemp("qlora"), steps=2)
 
 
 def _log(out):
@@ -52,8 +53,8 @@ def _log(out):
 
 @pytest.mark.slow
 def test_qlora_lowers_the_loss(tiny_model_dir, tmp_path):
-    losses = [r["text"] for r in _log(_qlora(tiny_model_dir, tmp_path, steps=LONG)) if "loss" in r]
-    assert len(losses) == LONG
+    losses = [r["text"] for r in _log(_qlora(str(tiny_model_dir), tmp_path, steps=LONG)) if "loss" in r]
+    assert len(losses) == LONG  # the LLM's text loss: what LoRA and the token rows learn (the LDM term is noisy)
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < 0.8 * first, losses
 
@@ -62,6 +63,7 @@ def test_qlora_leaves_the_4bit_base_as_it_was_quantized(qlora_run, tiny_model_di
     start, end = _log(qlora_run)[0], _log(qlora_run)[-1]
     assert start["quantize"] == "nf4" and start["frozen_digest"] == end["frozen_digest"]
     fresh = QuantizedBase(MiniGPT5.from_pretrained(tiny_model_dir, quantize="nf4"), tiny_model_dir)
+    assert len(fresh.quantized_layers(fresh.model)) == 7 * fresh.model.config.llm.num_layers  # q k v o gate up down
     assert fresh.frozen_digest() == end["frozen_digest"]
 
 
@@ -80,6 +82,17 @@ def test_qlora_saves_the_original_base_weights_and_a_model_that_generates(qlora_
     assert model.adapter_stage == 2
     out = model.generate("A red square.", force_image=True, seed=0, max_new_tokens=12)
     assert out.num_images == 1 and len(model.render_images(out, seed=0, steps=1)) == 1
+
+
+def test_a_qlora_run_resumes_from_its_checkpoint_over_the_same_4bit_base(qlora_run, tmp_path):
+    cfg = json.loads((qlora_run.parent / "run.json").read_text())
+    (tmp_path / "run.json").write_text(json.dumps({**cfg, "max_steps": 3}))
+    checkpoint = qlora_run / "checkpoints" / "step-2"
+    assert main(["--config", str(tmp_path / "run.json"), "--resume", str(checkpoint),
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    log = _log(tmp_path / "out")
+    assert log[0]["step"] == 2 and [r["step"] for r in log if "loss" in r] == [3]
+    assert log[0]["frozen_digest"] == log[-1]["frozen_digest"] == _log(qlora_run)[0]["frozen_digest"]
 
 
 def test_an_unknown_quantize_tier_is_refused_in_one_line():
