@@ -396,6 +396,7 @@ def evaluate(args: argparse.Namespace) -> EvalResult | None:
     with _out_folder(args.out, state.num_processes) as out:
         run = RunFolder(out, run_identity(args, entry))
         run.check(resume=args.resume)
+        state.wait_for_everyone()  # every process has looked at --out before the main one writes into it
         records = list(read_records(entry, report))[: args.limit or None]
         result.data.append(report.to_dict())
         if report.skipped_total:
