@@ -19,13 +19,22 @@ the ground-truth caption (BLEU-1/2, ROUGE-L, S-BERT).
 
 Metrics whose model is not given are left out (and the output says so). Output: a table on stdout and
 `metrics.json` (protocol, samples scored and skipped, why, metric values), plus the generated pictures.
+
+Across processes, resumable (`runs`): `accelerate launch --num_processes N -m minigpt5_core.evaluate ...` shares
+the cases among N processes (one GPU each); each writes its cases into --out as it goes, and the main process
+scores all of them once they are there. The same command in the same --out resumes a stopped run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +42,6 @@ import numpy as np
 from PIL import Image
 
 from ..cli import ArgumentParser, run_cli
-from ..io.folder import MODEL_STAGING_MARK, check_replaceable, staged_folder
 from ..data import DialogRecord, ReadReport, StoryRecord, read_records
 from ..errors import MiniGPT5Error
 from .metrics import (
@@ -47,6 +55,7 @@ from .metrics import (
     mm_relevance,
     rouge_l,
 )
+from .runs import RunFolder, data_identity, model_identity, share
 from ..modeling.vision import center_crop_square, to_rgb
 from ..prompts import mmdialog_sample, vist_samples
 
@@ -66,12 +75,27 @@ class Case:
     caption: str
     narration_source: str | None = None
 
+    @property
+    def case_id(self) -> str:
+        return f"{self.story_id}-{self.step}"
+
+
+Saved = tuple[dict[str, Any], list[tuple[str, Image.Image]]]  # a case's record fields and its named pictures
+PictureReader = Callable[[str], Image.Image]  # a picture of the run folder, by the name its record gives
+
 
 @dataclass
 class Outcome:
     case: Case
     image: Image.Image
     narration: str | None = None
+
+    def saved(self) -> Saved:
+        return {"narration": self.narration}, [(self.case.case_id, self.image)]
+
+    @classmethod
+    def restored(cls, case: Case, record: dict[str, Any], picture: PictureReader) -> "Outcome":
+        return cls(case, picture(record["pictures"][0]), record["narration"])
 
 
 @dataclass
@@ -132,27 +156,17 @@ def protocol_cases(stories: list[StoryRecord], protocol: str, result: EvalResult
     return cases
 
 
-def generate(model, cases: list[Case], result: EvalResult, *, seed: int, steps: int | None,
-             max_new_tokens: int | None, on_case=None) -> list[Outcome]:
-    """Run the model on every case (forced image, seeded per case); failures are skipped and counted."""
-    outcomes = []
-    for i, case in enumerate(cases):
-        try:
-            out = model.generate(case.source, case.input_images, template=False, force_image=True, seed=seed + i,
-                                 max_new_tokens=max_new_tokens)
-            image = model.render_images(out, seed=seed + i, steps=steps)[0]
-            narration = None
-            if case.narration_source is not None:
-                told = model.generate(case.narration_source, case.input_images, template=False, seed=seed + i,
-                                      max_new_tokens=max_new_tokens)
-                narration = told.text.replace("###", "").strip()
-        except MiniGPT5Error as exc:
-            result.skip(f"generation failed: {str(exc)[:80]}")
-            continue
-        outcomes.append(Outcome(case, image, narration))
-        if on_case:
-            on_case(i)
-    return outcomes
+def draw(model, case: Case, *, seed: int, steps: int | None, max_new_tokens: int | None) -> Outcome:
+    """One VIST case: the forced picture (and the narration, if asked); MiniGPT5Error if the model fails."""
+    out = model.generate(case.source, case.input_images, template=False, force_image=True, seed=seed,
+                         max_new_tokens=max_new_tokens)
+    image = model.render_images(out, seed=seed, steps=steps)[0]
+    narration = None
+    if case.narration_source is not None:
+        told = model.generate(case.narration_source, case.input_images, template=False, seed=seed,
+                              max_new_tokens=max_new_tokens)
+        narration = told.text.replace("###", "").strip()
+    return Outcome(case, image, narration)
 
 
 def _text_metrics(told: list[tuple[str, str]], result: EvalResult, sbert=None) -> None:
@@ -206,6 +220,10 @@ class DialogCase:
     input_images: list[Image.Image]
     reference: list[Element]  # the last turn: its text, then its picture if it has one
 
+    @property
+    def case_id(self) -> str:
+        return self.dialog_id
+
 
 @dataclass
 class Response:
@@ -219,6 +237,22 @@ class Response:
     @property
     def images(self) -> list[Image.Image]:
         return [e for e in self.elements if not isinstance(e, str)]
+
+    def saved(self) -> Saved:
+        """Texts stay in the record; the j-th picture is named <dialogue>-<j> and the record points to it."""
+        elements, pictures = [], []
+        for element in self.elements:
+            if isinstance(element, str):
+                elements.append({"text": element})
+            else:
+                elements.append({"picture": len(pictures)})
+                pictures.append((f"{self.case.dialog_id}-{len(pictures)}", element))
+        return {"elements": elements}, pictures
+
+    @classmethod
+    def restored(cls, case: DialogCase, record: dict[str, Any], picture: PictureReader) -> "Response":
+        return cls(case, [e["text"] if "text" in e else picture(record["pictures"][e["picture"]])
+                          for e in record["elements"]])
 
 
 def dialog_cases(dialogs: list[DialogRecord], result: EvalResult, *, num_vokens: int,
@@ -238,30 +272,19 @@ def dialog_cases(dialogs: list[DialogRecord], result: EvalResult, *, num_vokens:
     return cases
 
 
-def respond(model, cases: list[DialogCase], result: EvalResult, *, seed: int, steps: int | None,
-            max_new_tokens: int | None, on_case=None) -> list[Response]:
-    """Answer every dialogue (seeded per case), drawing each voken group the model emits."""
+def respond(model, case: DialogCase, *, seed: int, steps: int | None, max_new_tokens: int | None) -> Response:
+    """Answer one dialogue, drawing each voken group the model emits; MiniGPT5Error if the model fails."""
     from ..modeling.generation import TextSegment
 
-    responses = []
-    for i, case in enumerate(cases):
-        try:
-            out = model.generate(case.source, case.input_images, template=False, seed=seed + i,
-                                 max_new_tokens=max_new_tokens)
-            pictures = iter(model.render_images(out, seed=seed + i, steps=steps) if out.num_images else [])
-        except MiniGPT5Error as exc:
-            result.skip(f"generation failed: {str(exc)[:80]}")
-            continue
-        elements: list[Element] = []
-        for segment in out.segments:
-            if not isinstance(segment, TextSegment):
-                elements.append(next(pictures))
-            elif text := segment.text.replace("###", "").strip():
-                elements.append(text)
-        responses.append(Response(case, elements))
-        if on_case:
-            on_case(i)
-    return responses
+    out = model.generate(case.source, case.input_images, template=False, seed=seed, max_new_tokens=max_new_tokens)
+    pictures = iter(model.render_images(out, seed=seed, steps=steps) if out.num_images else [])
+    elements: list[Element] = []
+    for segment in out.segments:
+        if not isinstance(segment, TextSegment):
+            elements.append(next(pictures))
+        elif text := segment.text.replace("###", "").strip():
+            elements.append(text)
+    return Response(case, elements)
 
 
 def score_responses(responses: list[Response], result: EvalResult, *, clip=None, inception=None, sbert=None) -> None:
@@ -286,74 +309,129 @@ def score_responses(responses: list[Response], result: EvalResult, *, clip=None,
         result.not_computed["mm_relevance"] = "no --clip model folder"
 
 
-METRICS_FILE = "metrics.json"
-_OUT_HOW = "choose another --out, or move its files away yourself"
-
-
-def _results_folder_problem(folder: Path) -> str | None:
-    """An earlier evaluation's --out (metrics.json and images/ of PNGs) may be replaced; nothing else."""
-    images = folder / "images"
-    only_pictures = not images.exists() or (
-        images.is_dir() and all(p.is_file() and p.suffix == ".png" for p in images.iterdir()))
-    names = {p.name for p in folder.iterdir()}
-    if (folder / METRICS_FILE).is_file() and names <= {METRICS_FILE, "images"} and only_pictures:
-        return None
-    return f"{folder} is not the --out of an earlier evaluation (metrics.json and images/)"
-
-
-def evaluate(args: argparse.Namespace) -> EvalResult:
-    from ..config import MiniGPT5Config
-    from ..modeling.model import MiniGPT5
-
-    result = EvalResult(args.protocol)
-    report = ReadReport(f"{args.data}:{args.path}")
-    entry = {"format": args.data, "path": args.path, "images": args.images, "image_map": args.image_map}
+def _check_protocol_data(args: argparse.Namespace) -> bool:
+    """True for the dialogue protocol; MiniGPT5Error when the data format does not fit the protocol."""
     dialog = args.protocol == "mmdialog"
     if dialog and args.data != "mmdialog":
         raise MiniGPT5Error("the mmdialog protocol evaluates dialogues; pass --data mmdialog")
     if not dialog and args.data not in VIST_FORMATS:
         raise MiniGPT5Error(f"the {args.protocol} protocol evaluates VIST stories; --data must be vist-sis or vist-cleaned")
-    records = list(read_records(entry, report))
-    if args.limit:
-        records = records[: args.limit]
-    result.data.append(report.to_dict())
-    if report.skipped_total:
-        result.skip(f"{'dialogues' if dialog else 'stories'} skipped by the reader (see data)", report.skipped_total)
-    # Load metric models before generating, so that a wrong path fails in seconds, not after hours.
-    clip = ClipScorer(args.clip, device=args.device) if args.clip else None
-    if clip is not None and dialog:
-        clip.embed_texts(["a check that the tokenizer is there"])
-    inception = InceptionNet(args.inception, device=args.device) if args.inception else None
-    sbert = SentenceEncoder(args.sbert or None, device=args.device) if args.narration or dialog else None
-    model = (MiniGPT5.from_config(MiniGPT5Config.preset(args.model), seed=args.seed)
-             if args.model in MiniGPT5Config.PRESETS else MiniGPT5.from_pretrained(args.model, device=args.device))
+    return dialog
+
+
+def run_identity(args: argparse.Namespace, entry: dict[str, Any]) -> dict[str, Any]:
+    """Everything that decides the pictures and texts; a resumed run must match it (metric models may change)."""
+    from ..config import MiniGPT5Config
+
+    return {"protocol": args.protocol, "model": model_identity(args.model, MiniGPT5Config.PRESETS),
+            "data": data_identity(entry), "limit": args.limit, "narration": args.narration, "seed": args.seed,
+            "steps": args.steps, "max_new_tokens": args.max_new_tokens}
+
+
+@contextmanager
+def _out_folder(out: str | None, processes: int) -> Iterator[Path]:
+    """--out, or a temporary folder for a one-process run without one (processes share cases through --out)."""
+    if out:
+        yield Path(out)
+    elif processes > 1:
+        raise MiniGPT5Error("several processes exchange their cases through the output folder; give --out")
+    else:
+        with tempfile.TemporaryDirectory(prefix="minigpt5-eval-") as folder:
+            yield Path(folder)
+
+
+def make_cases(run: RunFolder, cases: list, make: Callable, state, *, seed: int, quiet: bool, desc: str) -> None:
+    """Make this process's share of the cases not yet in `run` (case i seeded with seed + i), writing each as it is
+    done; returns when every process has finished its share."""
     from tqdm import tqdm
 
-    options = {"seed": args.seed, "steps": args.steps, "max_new_tokens": args.max_new_tokens}
-    if dialog:
-        cases = dialog_cases(records, result, num_vokens=model.config.num_vokens, style=model.config.prompt_style)
-        with tqdm(total=len(cases), desc="mmdialog protocol", disable=args.quiet) as bar:
-            responses = respond(model, cases, result, **options, on_case=lambda _: bar.update(1))
-        score_responses(responses, result, clip=clip, inception=inception, sbert=sbert)
-        named = [(f"{r.case.dialog_id}-{j}", im) for r in responses for j, im in enumerate(r.images)]
-    else:
-        official = model.config.prompt_style == "official"
-        cases = protocol_cases(records, args.protocol, result, narration=args.narration,
-                               system=model.config.system_prompt, num_vokens=model.config.num_vokens,
-                               style=model.config.prompt_style,
-                               crop_size=model.config.vision.image_size if official else None)
-        with tqdm(total=len(cases), desc=f"{args.protocol} protocol", disable=args.quiet) as bar:
-            outcomes = generate(model, cases, result, **options, on_case=lambda _: bar.update(1))
-        score(outcomes, result, clip=clip, inception=inception, sbert=sbert)
-        named = [(f"{o.case.story_id}-{o.case.step}", o.image) for o in outcomes]
-    if args.out:
-        with staged_folder(args.out, _results_folder_problem, mark=MODEL_STAGING_MARK, how_to_proceed=_OUT_HOW) as out:
-            (out / "images").mkdir()
-            for name, image in named:
-                image.save(out / "images" / f"{name}.png")
-            (out / METRICS_FILE).write_text(json.dumps(result.to_dict(), indent=2))
-    return result
+    main = state.is_main_process
+    if main:
+        run.start()
+    state.wait_for_everyone()  # every process sees the same finished cases, so they agree on the shares
+    done = run.records()
+    pending = [i for i, case in enumerate(cases) if case.case_id not in done]
+    if main and len(pending) < len(cases):
+        print(f"resuming {run.root}: {len(cases) - len(pending)} of {len(cases)} cases are done, "
+              f"{len(pending)} to make", file=sys.stderr)
+    with tqdm(total=len(cases), initial=len(cases) - len(pending), desc=desc, disable=quiet or not main) as bar:
+        for i in share(pending, state.process_index, state.num_processes):
+            record = {"case": cases[i].case_id, "index": i, "seed": seed + i, "rank": state.process_index}
+            try:
+                fields, pictures = make(cases[i], seed=seed + i).saved()
+            except MiniGPT5Error as exc:  # the same seed fails the same way: recorded, not retried on resume
+                fields, pictures = {"skipped": f"generation failed: {str(exc)[:80]}"}, []
+            run.write_case({**record, **fields}, pictures)
+            bar.update(run.done_count() - bar.n)  # all processes' cases: the ETA is the whole run's
+    state.wait_for_everyone()
 
+
+def restore(run: RunFolder, cases: list, kind, result: EvalResult) -> list:
+    """Every case's outcome (`kind`: Outcome or Response) from its record, in case order; skips counted."""
+    records, restored = run.records(), []
+    for case in cases:
+        record = records[case.case_id]
+        if "skipped" in record:
+            result.skip(record["skipped"])
+        else:
+            restored.append(kind.restored(case, record, run.picture))
+    return restored
+
+
+def evaluate(args: argparse.Namespace) -> EvalResult | None:
+    """Run the protocol over this process's share of the cases; the main process then scores them all and
+    returns the result (the other processes return None)."""
+    import torch
+    from accelerate import PartialState
+
+    from ..config import MiniGPT5Config
+    from ..modeling.model import MiniGPT5
+
+    dialog = _check_protocol_data(args)
+    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
+    device = torch.device(args.device) if args.device else state.device
+    result = EvalResult(args.protocol)
+    report = ReadReport(f"{args.data}:{args.path}")
+    entry = {"format": args.data, "path": args.path, "images": args.images, "image_map": args.image_map}
+    with _out_folder(args.out, state.num_processes) as out:
+        run = RunFolder(out, run_identity(args, entry))
+        run.check(resume=args.resume)
+        state.wait_for_everyone()  # every process has looked at --out before the main one writes into it
+        records = list(read_records(entry, report))[: args.limit or None]
+        result.data.append(report.to_dict())
+        if report.skipped_total:
+            result.skip(f"{'dialogues' if dialog else 'stories'} skipped by the reader (see data)", report.skipped_total)
+        # The main process scores; it loads the metric models before generating, so that a wrong path fails in
+        # seconds, not after hours.
+        main = state.is_main_process
+        clip = ClipScorer(args.clip, device=device) if args.clip and main else None
+        if clip is not None and dialog:
+            clip.embed_texts(["a check that the tokenizer is there"])
+        inception = InceptionNet(args.inception, device=device) if args.inception and main else None
+        sbert = SentenceEncoder(args.sbert or None, device=device) if (args.narration or dialog) and main else None
+        model = (MiniGPT5.from_config(MiniGPT5Config.preset(args.model), seed=args.seed)
+                 if args.model in MiniGPT5Config.PRESETS else MiniGPT5.from_pretrained(args.model, device=device))
+        options = {"steps": args.steps, "max_new_tokens": args.max_new_tokens}
+        if dialog:
+            cases = dialog_cases(records, result, num_vokens=model.config.num_vokens, style=model.config.prompt_style)
+            make_cases(run, cases, partial(respond, model, **options), state, seed=args.seed, quiet=args.quiet,
+                       desc="mmdialog protocol")
+            if not main:
+                return None
+            score_responses(restore(run, cases, Response, result), result, clip=clip, inception=inception, sbert=sbert)
+        else:
+            official = model.config.prompt_style == "official"
+            cases = protocol_cases(records, args.protocol, result, narration=args.narration,
+                                   system=model.config.system_prompt, num_vokens=model.config.num_vokens,
+                                   style=model.config.prompt_style,
+                                   crop_size=model.config.vision.image_size if official else None)
+            make_cases(run, cases, partial(draw, model, **options), state, seed=args.seed, quiet=args.quiet,
+                       desc=f"{args.protocol} protocol")
+            if not main:
+                return None
+            score(restore(run, cases, Outcome, result), result, clip=clip, inception=inception, sbert=sbert)
+        run.write_metrics(result.to_dict())
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,14 +458,17 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--steps", type=int, help="diffusion steps (default: the model config's)")
     parser.add_argument("--max-new-tokens", type=int)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", help="folder for metrics.json and the generated pictures (images/); an existing one "
-                        "is replaced only if it is empty or an earlier evaluation's --out")
+    parser.add_argument("--device", help="where this process runs the models (default: its accelerate device: "
+                        "the GPU of its rank, else the CPU); leave it out with several processes")
+    parser.add_argument("--out", help="folder for metrics.json, the generated pictures (images/) and one record per "
+                        "case (cases/), written as the cases are done; an earlier run's --out with the same model, "
+                        "protocol, data, seed and sampling options is resumed, any other folder refused")
+    parser.add_argument("--resume", action="store_true", help="insist on resuming: fail unless --out holds an "
+                        "earlier run of the same settings (without it, such a run is resumed too)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    if args.out:
-        check_replaceable(args.out, _results_folder_problem, _OUT_HOW)  # before the evaluation, not after it
     result = evaluate(args)
-    print(result.table())
-    print(json.dumps(result.to_dict()))
+    if result is not None:
+        print(result.table())
+        print(json.dumps(result.to_dict()))
     return 0

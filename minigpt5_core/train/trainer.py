@@ -15,6 +15,10 @@ derived from the other two, so the same file keeps the official effective batch 
 Without a GPU, `accelerate launch --multi_gpu --num_processes N` runs N CPU processes (gloo); note that
 accelerate 1.15's `launch --cpu --num_processes N` starts ONE process unless it is given an MPI hostfile.
 
+`quantize: "nf4"` (QLoRA) holds the frozen LLM in 4 bits (bitsandbytes) and trains the LoRA adapters, the token
+rows and the mapper over it: stage 2 of the 7B model on one 24 GB card (`quantized`, docs/scaling.md). FSDP
+launches are refused until the trainer is verified under them (its checkpoints are whole models).
+
 Every sample's randomness (CFG dropout, diffusion noise and timestep, LoRA dropout, CC3M chat wrapping)
 is drawn from seeds made of (seed, step, rank), and the data stream's position is saved with each
 checkpoint, so a resumed run continues the very same loss curve.
@@ -55,7 +59,9 @@ from ..cli import ArgumentParser, run_cli
 from ..config import MiniGPT5Config, OptimizerConfig
 from ..data import ReadReport, SampleSource, read_records, sample_specs
 from ..errors import MiniGPT5Error
+from ..modeling.quantize import check_quantize
 from ..modeling.model import MiniGPT5
+from .quantized import QuantizedBase
 
 MODEL_DIR = "model"
 OPTIMIZER_FIELDS = tuple(f.name for f in dataclasses.fields(OptimizerConfig))
@@ -81,6 +87,7 @@ class TrainConfig:
     max_grad_norm: float | None = None  # the official runs do not clip
     mixed_precision: str = "bf16"  # "no", "bf16" or "fp16"
     gradient_checkpointing: bool = False
+    quantize: str = "none"  # "nf4" (QLoRA) or "int8": the frozen LLM's linear layers in bitsandbytes (`quantized`)
     save_every: int = 1000  # optimiser steps between checkpoints (and one at the end)
     keep_checkpoints: int | None = None  # keep only the newest N
     log_every: int = 1
@@ -120,6 +127,7 @@ class TrainConfig:
             raise MiniGPT5Error(f"stage must be 1 or 2, got {self.stage}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise MiniGPT5Error(f"mixed_precision must be 'no', 'bf16' or 'fp16', not {self.mixed_precision!r}")
+        check_quantize(self.quantize)
         if not self.data:
             raise MiniGPT5Error("the training config has no 'data' entries")
         for name in ("per_device_batch_size", "effective_batch_size", "epochs", "save_every", "log_every"):
@@ -156,10 +164,14 @@ def _seed(*parts: int) -> int:
     return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little") % (2**63)
 
 
-def build_model(cfg: TrainConfig) -> MiniGPT5:
+def build_model(cfg: TrainConfig) -> tuple[MiniGPT5, QuantizedBase | None]:
+    """The model to train, and its quantized base when `cfg.quantize` asks for one."""
+    if cfg.quantize != "none":
+        base = QuantizedBase.load(cfg.model, cfg.quantize, seed=cfg.seed, mixed_precision=cfg.mixed_precision)
+        return base.model, base
     if cfg.model in MiniGPT5Config.PRESETS:
-        return MiniGPT5.from_config(MiniGPT5Config.preset(cfg.model), seed=cfg.seed)
-    return MiniGPT5.from_pretrained(cfg.model)
+        return MiniGPT5.from_config(MiniGPT5Config.preset(cfg.model), seed=cfg.seed), None
+    return MiniGPT5.from_pretrained(cfg.model), None
 
 
 def read_data(cfg: TrainConfig) -> tuple[list, ReadReport, list[ReadReport]]:
@@ -193,13 +205,17 @@ def _latest_checkpoint(output: Path) -> Path | None:
 def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     """Run the configured training; returns the folder of the final model."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedType, set_seed
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     output = Path(cfg.output_dir)
     # Without a GPU, cpu=True lets accelerate see a torchrun-style launch as multi-CPU DDP (gloo).
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    if accelerator.distributed_type == DistributedType.FSDP:
+        raise MiniGPT5Error("this trainer saves and resumes whole, unsharded models and is not verified under FSDP "
+                            "yet; launch it without --use_fsdp (DDP), or on one 24 GB card with quantize: nf4 "
+                            "(docs/scaling.md)")
     rank, world = accelerator.process_index, accelerator.num_processes
     per_step = cfg.per_device_batch_size * world
     if cfg.effective_batch_size % per_step:
@@ -210,12 +226,14 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     accumulation = cfg.effective_batch_size // per_step
     set_seed(cfg.seed)
 
-    model = build_model(cfg)
+    model, base = build_model(cfg)
     specs, decode_report, reports = read_data(cfg)
     opt = cfg.optimiser(model.config)
     for name in OPTIMIZER_FIELDS:  # the saved model records what it was trained with
         setattr(model.config.training, name, getattr(opt, name))
     groups = stages.parameter_groups(model, cfg.stage)  # also configures the stage's trainable set
+    if base is not None:
+        base.trainable_in_float32()
     if cfg.gradient_checkpointing:
         model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
@@ -232,7 +250,7 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     # per process), and checkpointed as a custom object.
     wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
     accelerator.register_for_checkpointing(scheduler)
-    _register_model_layout_hooks(accelerator, model)
+    _register_model_layout_hooks(accelerator, model, base)
 
     step = 0
     if resume:
@@ -256,7 +274,8 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
         _log(output, {"event": "start", "step": step, "total_steps": total_steps, "processes": world,
                       "accumulation": accumulation, "effective_batch_size": cfg.effective_batch_size,
                       "samples": len(specs), "stage": cfg.stage, "resumed_from": resume and str(step),
-                      "optimiser": dataclasses.asdict(opt), "mixed_precision": cfg.mixed_precision})
+                      "optimiser": dataclasses.asdict(opt), "mixed_precision": cfg.mixed_precision,
+                      "quantize": cfg.quantize, **({"frozen_digest": base.frozen_digest()} if base else {})})
 
     bar = tqdm(total=total_steps, initial=step, disable=not accelerator.is_main_process, desc=f"stage {cfg.stage}")
     while step < total_steps:
@@ -295,9 +314,11 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     skipped = _gather_objects(accelerator, decode_report.to_dict())
     final = output / "final"
     if accelerator.is_main_process:
-        model.save_pretrained(final)
+        with base.full_precision() if base else contextlib.nullcontext():
+            model.save_pretrained(final)
         _log(output, {"event": "end", "step": step, "weights_digest": digests,
-                      "decode_skipped": [s["skipped"] for s in skipped]})
+                      "decode_skipped": [s["skipped"] for s in skipped],
+                      **({"frozen_digest": base.frozen_digest()} if base else {})})
     accelerator.wait_for_everyone()
     if world > 1:
         _FINISHED_DISTRIBUTED_RUN.extend([wrapper, optimizer, accelerator])
@@ -361,15 +382,17 @@ def _log(output: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def _register_model_layout_hooks(accelerator, model: MiniGPT5) -> None:
-    """Checkpoints hold the model in OUR safetensors layout (`model/`), not accelerate's own file."""
+def _register_model_layout_hooks(accelerator, model: MiniGPT5, base: QuantizedBase | None) -> None:
+    """Checkpoints hold the model in OUR safetensors layout (`model/`), not accelerate's own file; a quantized
+    base is saved as its original weights and not loaded back (it is frozen: the run quantized it already)."""
 
     def save_hook(models, weights, output_dir):
         if accelerator.is_main_process:
             # The frozen image generator is not copied into every checkpoint (SD is 5 GB); `final/` has it.
             generator, model.image_generator = model.image_generator, None
             try:
-                model.save_pretrained(Path(output_dir) / MODEL_DIR)
+                with base.full_precision() if base else contextlib.nullcontext():
+                    model.save_pretrained(Path(output_dir) / MODEL_DIR)
             finally:
                 model.image_generator = generator
         weights.clear()  # accelerate writes no second copy of the weights
@@ -381,9 +404,9 @@ def _register_model_layout_hooks(accelerator, model: MiniGPT5) -> None:
         folder = Path(input_dir) / MODEL_DIR
         state = {}
         for reader in open_shards(weight_files(folder)):
-            state.update(dict(reader.tensors()))
+            state.update((k, v) for k, v in reader.tensors() if not (base and base.owns(k)))
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("image_generator.")]
+        missing = [k for k in missing if not k.startswith("image_generator.") and not (base and base.owns(k))]
         if missing or unexpected:
             raise MiniGPT5Error(f"checkpoint {folder} does not fit the model: missing {missing[:5]}, "
                                 f"unexpected {unexpected[:5]}")
