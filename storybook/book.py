@@ -119,7 +119,11 @@ def _print_without_weasyprint(folder: Path, options: BookOptions, pages: int,
     """Where weasyprint cannot load, the same index.html printed by a Chromium-family browser
     (storybook.pdf_browser); returns the report and, if no PDF could be made, the reason."""
     browser = pdf_browser.find_browser()
-    if browser is None:
+    rules = options.print_target
+    if rules.rules_enforced:
+        skipped = (f"{rules.service} needs a TrimBox, bleed on chosen sides and PDF/X-4, which only weasyprint "
+                   f"writes (a browser's PDF has none of them): {why}")
+    elif browser is None:
         skipped = f"{why}; or install Microsoft Edge, Google Chrome or Chromium, which can print it too"
     else:
         try:
@@ -171,9 +175,10 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
         try:
             document = layout_pdf(tmp, rules.pdf_variant)
         except PdfUnavailable as e:
-            report, skipped = _print_without_weasyprint(tmp, options, len(options.sheets(len(story.pages), texts)),
-                                                        str(e))
+            page_count = len(options.sheets(len(story.pages), texts))
+            report, skipped = _print_without_weasyprint(tmp, options, page_count, str(e))
         else:
+            page_count = len(document.pages)
             skipped = None
             bar.set_postfix_str("layout")
             bar.update()
@@ -189,8 +194,7 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
             bar.update()
         written = write_exports(story, tmp, options, looks, None if skipped else tmp / PDF_NAME, report)
         if not skipped:
-            written.update(write_print_files(story, tmp, tmp / PDF_NAME, options, len(document.pages), looks,
-                                             report))
+            written.update(write_print_files(story, tmp, tmp / PDF_NAME, options, page_count, looks, report))
     return BookResult(folder=out, manifest=out / MANIFEST_NAME, html=out / HTML_NAME,
                       pdf=None if skipped else out / PDF_NAME, report=report, pdf_skipped=skipped,
                       exports={kind: out / path.name for kind, path in written.items()})
