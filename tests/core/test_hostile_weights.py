@@ -12,7 +12,6 @@ from safetensors.numpy import load_file, save_file
 
 from minigpt5_core import MiniGPT5, MiniGPT5Error
 from minigpt5_core.io.weights import SafetensorsReader
-from minigpt5_core.modeling.pretrained import save_pretrained
 
 
 def raw_safetensors(path, entries: dict, data_bytes: int):
@@ -37,7 +36,7 @@ def test_entries_that_break_the_format_are_refused(tmp_path, entries, data_bytes
 
 def test_a_tensor_stored_in_two_shards_is_refused(tiny_model, tmp_path):
     folder = tmp_path / "m"
-    save_pretrained(tiny_model, folder, max_shard_bytes=2**20)
+    tiny_model.save_pretrained(folder, max_shard_bytes=2**20)
     first, second = sorted(folder.glob("model-*.safetensors"))[:2]
     extra_key = next(iter(load_file(first)))
     save_file({**load_file(second), extra_key: load_file(first)[extra_key]}, str(second))
