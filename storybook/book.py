@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from storybook.errors import StorybookError
 from storybook.features import feature_key, load_features, save_features
-from storybook.fonts import copy_fonts
+from storybook.glyphs import check_glyphs
+from storybook.fonts import FACES, FONT_FOLDER, FONT_SOURCE, copy_fonts
 from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_image_path, load_story, \
     resolve_image, save_story, story_json
 from storybook.options import BookOptions
@@ -43,6 +44,7 @@ class StoryInput:
     story: Story
     images: dict[str, ImageSource] = field(default_factory=dict)
     features: dict[str, np.ndarray] = field(default_factory=dict)  # by `page.features` name
+    fonts: dict[str, Path] = field(default_factory=dict)  # user font files by their name in BookOptions.fonts
 
 
 @dataclass
@@ -64,8 +66,9 @@ def from_manifest(folder: str | os.PathLike, story: Story | None = None) -> Stor
     manifest when the caller has loaded it already."""
     folder = Path(folder)
     story = load_story(folder) if story is None else story
+    fonts = BookOptions.of_story(story, f"{folder / MANIFEST_NAME}: field 'book'").fonts
     return StoryInput(story, {page.image: resolve_image(folder, page.image) for page in story.pages},
-                      load_features(folder, story))
+                      load_features(folder, story), {name: folder / FONT_FOLDER / name for name in fonts})
 
 
 def story_from_pages(texts: Sequence[str], images: Sequence[ImageSource], *, title: str, author: str = "",
@@ -109,6 +112,26 @@ def _copy_picture(source: ImageSource, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def _user_fonts(source: StoryInput, options: BookOptions) -> dict[str, Path]:
+    """The user font files `options.fonts` names, from where `source` has them."""
+    fonts = {}
+    for name in options.fonts:
+        path = source.fonts.get(name)
+        if path is None or not Path(path).is_file():
+            raise StorybookError(f"font {name!r}, which the book's options name, is not found"
+                                 + (f" at {path}" if path is not None else "")
+                                 + " (pass it again with --font FILE)")
+        fonts[name] = Path(path)
+    return fonts
+
+
+def book_texts(story: Story, options: BookOptions) -> dict[str, str]:
+    """Every text the book prints, by where it prints ("cover", "page 3"): what the fonts must cover."""
+    texts = {"cover": f"{story.title} {story.author}"} if options.cover else {}
+    texts.update({f"page {number}": page.text for number, page in enumerate(story.pages, start=1)})
+    return texts
+
+
 def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions = BookOptions(), *,
                progress: bool = False) -> BookResult:
     """Write the book into folder `out`: story.json, the pictures (and features.safetensors when the pages
@@ -125,6 +148,8 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
     looks, problems = check_sources(story, source.images)
     if problems:
         raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in problems))
+    user_fonts = _user_fonts(source, options)
+    check_glyphs(book_texts(story, options), [*(FONT_SOURCE / face.file for face in FACES), *user_fonts.values()])
     out = Path(out)
     names = list(dict.fromkeys(page.image for page in story.pages))
     pixels = {name: look.pixels for name, look in looks.items()}
@@ -137,7 +162,7 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
             _copy_picture(source.images[name], tmp / name)
             bar.update()
         save_features(features, tmp)
-        copy_fonts(tmp)
+        copy_fonts(tmp, user_fonts)
         save_story(story, tmp, manifest_text)
         write_html(story, tmp, options, looks)
         bar.set_postfix_str(HTML_NAME)

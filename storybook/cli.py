@@ -21,6 +21,7 @@ from minigpt5_core.layout import QUANTIZE_TIERS
 
 from storybook.book import BookResult, StoryInput, from_manifest, write_book
 from storybook.errors import StorybookError
+from storybook.fonts import check_user_font
 from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
 from storybook.layouts import LAYOUT_HELP, LAYOUTS, PADDING, PADDING_HELP
 from storybook.manifest import Story, check_text, load_story
@@ -111,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--formats", metavar="LIST",
                       help=f"comma-separated files to write besides index.html: {FORMATS_HELP} (default: pdf; "
                            "the PDF is always written)")
+    book.add_argument("--font", action="append", default=[], metavar="FILE",
+                      help="a TrueType/OpenType font for characters the bundled Andika lacks (a script no font on "
+                           "this machine has): copied into the book, embedded (subset) in the PDF and EPUB, used "
+                           "after Andika; repeat for several fonts")
     book.add_argument("--booklet-pad", choices=PADDING, metavar="HOW", help=f"{PADDING_HELP} "
                       "(default: none)")
     _add_redraw(commands)
@@ -215,7 +220,8 @@ def _book_options(args: argparse.Namespace, manifest: Story | None) -> BookOptio
         size=args.size or base.size, layout=args.layout or base.layout, bleed=args.bleed or base.bleed,
         crop_marks=args.crop_marks or base.crop_marks, cover=base.cover and not args.no_cover,
         page_numbers=base.page_numbers and not args.no_page_numbers, padding=args.booklet_pad or base.padding,
-        formats=parse_formats(args.formats) if args.formats is not None else base.formats)
+        formats=parse_formats(args.formats) if args.formats is not None else base.formats,
+        fonts=tuple(dict.fromkeys((*base.fonts, *(check_user_font(Path(path)) for path in args.font)))))
     options.validate()
     return options
 
@@ -232,6 +238,7 @@ def make(args: argparse.Namespace) -> None:
     if args.manifest is None and args.vist is None:
         _check_generation_numbers(args)
     source = _source(args, manifest)
+    source.fonts.update({Path(path).name: Path(path) for path in args.font})
     if args.title is not None:
         source.story.title = args.title
     if args.author is not None:

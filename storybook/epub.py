@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from storybook.errors import StorybookError
-from storybook.fonts import FACES, FONT_FOLDER, FONT_SOURCE, LICENCE, font_families
+from storybook.fonts import FONT_FOLDER, LICENCE, faces, font_families
 from storybook.layouts import picture_book_form
 from storybook.manifest import Story
 from storybook.options import BookOptions
@@ -26,6 +26,8 @@ EPUB_NAME = "storybook.epub"
 VIEWPORT_WIDTH = 800  # CSS px of every page; the height follows the printed page's shape
 _MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                 ".webp": "image/webp"}
+_FONT_TYPES = {".otf": "font/otf", ".woff": "font/woff", ".woff2": "font/woff2", ".ttc": "font/collection",
+               ".otc": "font/collection"}
 
 
 def book_identifier(story: Story) -> str:
@@ -69,15 +71,16 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
                         ("rendition:orientation", "auto")):
         book.add_metadata(None, "meta", value, {"property": prop})
     css = environment.get_template("epub.css.j2").render(
-        fonts=FACES, font_folder=FONT_FOLDER, font_families=font_families(), font_px=round(geometry.font_pt / 72 * 25.4
-                                                                                     * px_per_mm, 1),
+        fonts=faces(options.fonts), font_folder=FONT_FOLDER, font_families=font_families(options.fonts),
+        font_px=round(geometry.font_pt / 72 * 25.4 * px_per_mm, 1),
         margin=round(geometry.margin_mm * px_per_mm))
     book.add_item(epub.EpubItem(uid="style", file_name="book.css", media_type="text/css", content=css.encode()))
-    for face in FACES:
-        book.add_item(epub.EpubItem(uid=f"font-{face.weight}-{face.style}", file_name=f"{FONT_FOLDER}/{face.file}",
-                                    media_type="font/ttf", content=(FONT_SOURCE / face.file).read_bytes()))
+    for number, face in enumerate(faces(options.fonts)):
+        book.add_item(epub.EpubItem(uid=f"font-{number}", file_name=f"{FONT_FOLDER}/{face.file}",
+                                    media_type=_FONT_TYPES.get(Path(face.file).suffix.lower(), "font/ttf"),
+                                    content=(folder / FONT_FOLDER / face.file).read_bytes()))
     book.add_item(epub.EpubItem(uid="font-licence", file_name=f"{FONT_FOLDER}/{LICENCE}", media_type="text/plain",
-                                content=(FONT_SOURCE / LICENCE).read_bytes()))
+                                content=(folder / FONT_FOLDER / LICENCE).read_bytes()))
 
     cover_image = story.pages[0].image
     book.set_cover(cover_image, (folder / cover_image).read_bytes(), create_page=False)

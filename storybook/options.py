@@ -22,6 +22,7 @@ DEFAULT_LAYOUT = "picture-book"
 FORMATS = ("pdf", "epub", "cbz")
 FORMATS_HELP = ("pdf (print), epub (EPUB 3 fixed layout, for e-readers), cbz (comic book archive: one picture "
                 "per page)")
+_LISTS = ("formats", "fonts")  # the fields kept as JSON lists
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -45,10 +46,11 @@ class BookOptions:
     page_numbers: bool = True
     padding: str = "none"
     formats: tuple[str, ...] = ("pdf",)
+    fonts: tuple[str, ...] = ()  # user font files in the book's fonts/ folder (storybook.fonts), after Andika
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form kept in the manifest (`book`), so that `redraw` prints the book the same way."""
-        return {**asdict(self), "formats": list(self.formats)}
+        return {**asdict(self), "formats": list(self.formats), "fonts": list(self.fonts)}
 
     @classmethod
     def of_story(cls, story: Any, where: str) -> BookOptions:
@@ -62,10 +64,10 @@ class BookOptions:
         for key, value in data.items():
             if key not in known:
                 raise StorybookError(f"{where}: unknown field {key!r} (known fields: {', '.join(known)})")
-            kind = bool if known[key].type == "bool" else list if key == "formats" else str
-            if not isinstance(value, kind) or (key == "formats" and not all(isinstance(v, str) for v in value)):
+            kind = bool if known[key].type == "bool" else list if key in _LISTS else str
+            if not isinstance(value, kind) or (key in _LISTS and not all(isinstance(v, str) for v in value)):
                 raise StorybookError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
-        options = cls(**{**data, **({"formats": tuple(data["formats"])} if "formats" in data else {})})
+        options = cls(**{**data, **{key: tuple(data[key]) for key in _LISTS if key in data}})
         options.validate()
         return options
 
@@ -86,3 +88,6 @@ class BookOptions:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown:
             raise StorybookError(f"unknown format {unknown[0]!r}: use {', '.join(FORMATS)}")
+        for name in self.fonts:
+            if not name or "/" in name or "\\" in name or name.startswith("."):
+                raise StorybookError(f"font {name!r}: give a file name inside the book's fonts/ folder")

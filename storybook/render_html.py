@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from storybook.fonts import FACES, FONT_FOLDER, font_families
+from storybook.fonts import FONT_FOLDER, faces, font_families
 from storybook.layouts import PHOTO_ROWS_PER_SHEET
 from storybook.manifest import Story
 from storybook.options import BookOptions
@@ -119,7 +119,8 @@ def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] 
     return template.render(story=story, sheets=options.sheets(len(story.pages), texts), g=geometry,
                            f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator(),
                            layout=options.layout, pictures=picture_styles(story, options, looks or {}),
-                           fonts=FACES, font_folder=FONT_FOLDER, font_families=font_families())
+                           fonts=faces(options.fonts), font_folder=FONT_FOLDER,
+                           font_families=font_families(options.fonts))
 
 
 def write_html(story: Story, folder: Path, options: BookOptions,
