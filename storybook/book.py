@@ -24,6 +24,7 @@ from tqdm import tqdm
 from storybook.errors import StorybookError
 from storybook.features import feature_key, load_features, save_features
 from storybook.glyphs import check_glyphs
+from storybook.fitting import Fit, fit_findings, fit_text
 from storybook.fonts import FACES, FONT_FOLDER, FONT_SOURCE, copy_fonts
 from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_image_path, load_story, \
     resolve_image, save_story, story_json
@@ -153,7 +154,6 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
     out = Path(out)
     names = list(dict.fromkeys(page.image for page in story.pages))
     pixels = {name: look.pixels for name, look in looks.items()}
-    texts = [page.text for page in story.pages]
     features = {page.features: source.features[page.features] for page in story.pages if page.features}
     bar = tqdm(total=len(names) + 3, desc="storybook", unit="step", disable=None if progress else True)
     with bar, building(out) as tmp:
@@ -164,11 +164,16 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
         save_features(features, tmp)
         copy_fonts(tmp, user_fonts)
         save_story(story, tmp, manifest_text)
-        write_html(story, tmp, options, looks)
+
+        def lay_out(fit: Fit):
+            write_html(story, tmp, options, looks, fit, out)
+            return layout_pdf(tmp)
+
         bar.set_postfix_str(HTML_NAME)
         bar.update()
+        fit = Fit()
         try:
-            document = layout_pdf(tmp)
+            document, fit = fit_text(lay_out, options.layout)
         except PdfUnavailable as e:
             skipped = str(e)
             report = PreflightReport(findings=[Finding("warning", "pdf-skipped", f"no PDF written: {skipped}")])
@@ -176,13 +181,14 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
             skipped = None
             bar.set_postfix_str("layout")
             bar.update()
-            report = check_rendered(document, story, options.sheets(len(story.pages), texts), pixels)
+            report = check_rendered(document, story, options.sheets(len(story.pages), fit.moved), pixels)
+            report.findings.extend(fit_findings(fit, options.sheets(len(story.pages), fit.moved)))
             if report.errors:
                 raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in report.errors))
             write_pdf(document, tmp / PDF_NAME)
             bar.set_postfix_str(PDF_NAME)
             bar.update()
-        written = write_exports(story, tmp, options, looks, None if skipped else tmp / PDF_NAME, report)
+        written = write_exports(story, tmp, options, looks, None if skipped else tmp / PDF_NAME, report, fit)
     return BookResult(folder=out, manifest=out / MANIFEST_NAME, html=out / HTML_NAME,
                       pdf=None if skipped else out / PDF_NAME, report=report, pdf_skipped=skipped,
                       exports={kind: out / path.name for kind, path in written.items()})

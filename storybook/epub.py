@@ -11,12 +11,12 @@ ebooklib's EpubHtml rebuilds each page's <head> and would drop the viewport that
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
 from storybook.errors import StorybookError
 from storybook.fonts import FONT_FOLDER, LICENCE, faces, font_families
-from storybook.layouts import picture_book_form
 from storybook.manifest import Story
 from storybook.options import BookOptions
 from storybook.pictures import PictureLook
@@ -36,19 +36,20 @@ def book_identifier(story: Story) -> str:
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'minigpt5-storybook:{story.title}:{story.created}')}"
 
 
-def _pages(story: Story) -> list[dict]:
+def _pages(story: Story, moved: Collection[int]) -> list[dict]:
     """The EPUB's pages in reading order: the cover, then per story page one picture-with-band page, or a
-    picture page and a text page when the story's texts are too long for a band (as in print)."""
+    picture page and a text page for the pages whose text did not fit a band in print (storybook.fitting)."""
     pages: list[dict] = [{"kind": "cover", "index": 0}]
-    spread = picture_book_form([page.text for page in story.pages]) == "spread"
     for index in range(len(story.pages)):
-        pages += [{"kind": "picture", "index": index}, {"kind": "text", "index": index}] if spread else \
+        pages += [{"kind": "picture", "index": index}, {"kind": "text", "index": index}] if index in moved else \
             [{"kind": "band", "index": index}]
     return pages
 
 
-def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook]) -> Path:
-    """Write `folder/storybook.epub` from the book folder (its pictures and fonts are already there)."""
+def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook],
+               moved: Collection[int] = ()) -> Path:
+    """Write `folder/storybook.epub` from the book folder (its pictures and fonts are already there); `moved`:
+    the story pages whose text has a page of its own."""
     from ebooklib import epub
 
     folder = Path(folder)
@@ -91,7 +92,7 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
                                          content=(folder / name).read_bytes()))
 
     spine, toc = [], []
-    for number, page in enumerate(_pages(story), start=1):
+    for number, page in enumerate(_pages(story, moved), start=1):
         story_page = story.pages[page["index"]]
         content = page_template.render(
             kind=page["kind"], language=story.language, title=story.title, author=story.author,

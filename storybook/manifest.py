@@ -53,6 +53,7 @@ class Page:
     prompt: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     features: str | None = None  # name of this page's voken features in features.safetensors (for redraw)
+    language: str | None = None  # the page's language tag where it differs from the story's (hyphenation, fonts)
 
 
 @dataclass
@@ -115,7 +116,8 @@ def story_to_dict(story: Story) -> dict[str, Any]:
         "created": story.created,
         "pages": [
             {"text": p.text, "image": p.image, "seed": p.seed, "prompt": p.prompt, "provenance": p.provenance,
-             **({"features": p.features} if p.features else {})}
+             **({"features": p.features} if p.features else {}),
+             **({"language": p.language} if p.language else {})}
             for p in story.pages
         ],
         "model": model,
@@ -176,7 +178,8 @@ def _check_keys(data: dict, known: tuple[str, ...], required: tuple[str, ...], w
 
 def _page_from_dict(data: Any, where: str) -> Page:
     _expect(data, dict, where, "an object with text and image")
-    _check_keys(data, ("text", "image", "seed", "prompt", "provenance", "features"), ("text", "image"), where)
+    _check_keys(data, ("text", "image", "seed", "prompt", "provenance", "features", "language"), ("text", "image"),
+                where)
     return Page(
         text=_text(data["text"], f"{where}: field 'text'"),
         image=check_image_path(data["image"], f"{where}: field 'image'"),
@@ -184,7 +187,16 @@ def _page_from_dict(data: Any, where: str) -> Page:
         prompt=_text(data.get("prompt"), f"{where}: field 'prompt'", "a string or null", optional=True),
         provenance=_provenance(data.get("provenance", {}), f"{where}: field 'provenance'"),
         features=_text(data.get("features"), f"{where}: field 'features'", "a string or null", optional=True),
+        language=_language(data["language"], f"{where}: field 'language'") if "language" in data else None,
     )
+
+
+def _language(value: Any, where: str) -> str:
+    """A BCP 47 language tag such as 'en' or 'pt-BR' (weasyprint picks its hyphenation dictionary by it)."""
+    language = _expect(value, str, where, "a language tag")
+    if not _LANGUAGE.match(language):
+        raise StorybookError(f"{where}: {language!r} is not a language tag such as 'en' or 'pt-BR'")
+    return language
 
 
 def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
@@ -219,9 +231,7 @@ def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
     title = _text(data["title"], f"{where}: field 'title'")
     if not title.strip():
         raise StorybookError(f"{where}: field 'title' is empty; give the story a title")
-    language = _expect(data.get("language", "en"), str, f"{where}: field 'language'", "a language tag")
-    if not _LANGUAGE.match(language):
-        raise StorybookError(f"{where}: field 'language': {language!r} is not a language tag such as 'en' or 'pt-BR'")
+    language = _language(data.get("language", "en"), f"{where}: field 'language'")
     created = _expect(data.get("created", now_iso()), str, f"{where}: field 'created'", "an ISO 8601 date")
     try:
         datetime.fromisoformat(created)

@@ -8,7 +8,7 @@ work starts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -75,10 +75,10 @@ class BookOptions:
         """The page geometry; raises StorybookError on an unknown size or a bad bleed."""
         return PageGeometry.parse(self.size, self.bleed, self.crop_marks)
 
-    def sheets(self, page_count: int, texts: Sequence[str] = ()) -> list[Sheet]:
-        """The printed pages for a story of `page_count` pages with these page `texts`."""
+    def sheets(self, page_count: int, moved: Collection[int] = ()) -> list[Sheet]:
+        """The printed pages for a story of `page_count` pages, `moved` those whose text has a page of its own."""
         return plan_sheets(page_count, self.layout, cover=self.cover, page_numbers=self.page_numbers,
-                           texts=texts, padding=self.padding)
+                           moved=moved, padding=self.padding)
 
     def validate(self) -> None:
         """Raise StorybookError if any option is unusable."""

@@ -8,12 +8,15 @@ by preflight) instead of pushing the rest of the book onto extra pages.
 from __future__ import annotations
 
 import re
+import shlex
+import unicodedata
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 import jinja2
 
+from storybook.fitting import Fit, frame_key
 from storybook.fonts import FONT_FOLDER, faces, font_families
 from storybook.layouts import PHOTO_ROWS_PER_SHEET
 from storybook.manifest import Story
@@ -25,6 +28,28 @@ TEMPLATES = Path(__file__).parent / "templates"
 HTML_NAME = "index.html"
 # Control characters and lone surrogates: invalid in HTML and unencodable, yet a model can emit them.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_LONE_WORD_MAX = 12  # characters: a longer last word is a line's worth on its own, and joining it could overflow
+
+
+def direction(text: str) -> str:
+    """"rtl" or "ltr": the direction of the first strongly directional character, as HTML's dir="auto" decides
+    (weasyprint does not implement dir="auto", so the page gets the decided value)."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return "rtl"
+        if kind == "L":
+            return "ltr"
+    return "ltr"
+
+
+def unwidowed(text: str) -> str:
+    """`text` with its last two words joined by a no-break space, so that the last line is never one lone
+    word when a line break before it can be avoided (weasyprint has no `text-wrap: balance`)."""
+    head, space, last = text.rstrip().rpartition(" ")
+    if not space or " " not in head.strip() or len(last) > _LONE_WORD_MAX or "\n" in last:
+        return text
+    return f"{head}\u00a0{last}"
 
 
 def generator() -> str:
@@ -46,6 +71,8 @@ def template_environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     environment.filters["printable"] = printable
+    environment.filters["unwidowed"] = unwidowed
+    environment.filters["direction"] = direction
     return environment
 
 
@@ -60,6 +87,7 @@ def frame_sizes(g: PageGeometry) -> dict[str, float]:
         "left": m, "top": m, "width": g.width_mm - 2 * m,
         "folio_bottom": 0.3 * m,
         "cover_title_top": m + 0.04 * safe_h, "cover_title_height": 0.22 * safe_h,
+        "cover_title_max_height": 0.45 * safe_h,
         "cover_picture_top": m + 0.28 * safe_h, "cover_picture_height": 0.58 * safe_h,
         "cover_author_top": m + 0.89 * safe_h, "cover_author_height": 0.11 * safe_h,
         "above_picture_height": 0.62 * safe_h,
@@ -111,21 +139,28 @@ def picture_styles(story: Story, options: BookOptions, looks: dict[str, PictureL
     return styles
 
 
-def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] | None = None) -> str:
-    """The complete HTML of the book, with image and font paths relative to the story folder."""
+def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] | None = None, fit: Fit = Fit(),
+              folder: Path | None = None) -> str:
+    """The complete HTML of the book, with image and font paths relative to the story folder; `fit` is how
+    measuring changed text sizes and pages (storybook.fitting), `folder` where the book will be (for the
+    preview's edit hint)."""
     geometry = options.geometry()
     template = template_environment().get_template("book.html.j2")
-    texts = [page.text for page in story.pages]
-    return template.render(story=story, sheets=options.sheets(len(story.pages), texts), g=geometry,
+    redrawable = all(page.features for page in story.pages)
+    return template.render(story=story, sheets=options.sheets(len(story.pages), fit.moved), g=geometry,
+                           fit=fit, frame_key=frame_key,
+                           folder=shlex.quote(str(Path(folder).resolve())) if folder is not None else "BOOK",
+                           redrawable=redrawable,
                            f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator(),
                            layout=options.layout, pictures=picture_styles(story, options, looks or {}),
                            fonts=faces(options.fonts), font_folder=FONT_FOLDER,
                            font_families=font_families(options.fonts))
 
 
-def write_html(story: Story, folder: Path, options: BookOptions,
-               looks: dict[str, PictureLook] | None = None) -> Path:
-    """Write `folder/index.html`; with the images and fonts beside it the folder is a self-contained preview."""
+def write_html(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook] | None = None,
+               fit: Fit = Fit(), final_folder: Path | None = None) -> Path:
+    """Write `folder/index.html`; with the images and fonts beside it the folder is a self-contained preview
+    (`final_folder`: where the book is published, when `folder` is where it is built)."""
     path = Path(folder) / HTML_NAME
-    path.write_text(book_html(story, options, looks), encoding="utf-8")
+    path.write_text(book_html(story, options, looks, fit, final_folder or folder), encoding="utf-8")
     return path

@@ -9,7 +9,7 @@ from font_probes import PROBES, skip_without_fonts_for
 from PIL import Image
 
 from storybook import BookOptions, story_from_pages, write_book
-from storybook.layouts import BAND_MAX_CHARS, plan_sheets
+from storybook.layouts import plan_sheets
 
 RED, TEAL = (200, 30, 40), (20, 150, 140)
 
@@ -34,14 +34,14 @@ def close(pixel, colour, tolerance=12):
 
 
 def test_short_texts_get_a_text_band_under_each_picture():
-    sheets = plan_sheets(2, "picture-book", texts=["A fox.", "A tree."])
+    sheets = plan_sheets(2, "picture-book")
     assert kinds(sheets) == ["cover", "picture-band", "picture-band"]
 
 
-def test_one_long_page_puts_every_picture_facing_its_text():
-    sheets = plan_sheets(2, "picture-book", texts=["A fox.", "x" * (BAND_MAX_CHARS + 1)])
-    assert kinds(sheets) == ["cover", "spread-image", "spread-text", "spread-image", "spread-text"]
-    assert all(s.number % 2 == 0 for s in sheets if s.kind == "spread-image")
+def test_only_a_page_whose_text_moved_gets_a_text_page_after_its_picture():
+    sheets = plan_sheets(3, "picture-book", moved={1})
+    assert kinds(sheets) == ["cover", "picture-band", "spread-image", "spread-text", "picture-band"]
+    assert [s.pages for s in sheets[2:4]] == [(1,), (1,)]
 
 
 @pytest.mark.parametrize("padding, expected", [
@@ -50,7 +50,7 @@ def test_one_long_page_puts_every_picture_facing_its_text():
     ("end", ["cover", "picture-band", "end", "blank"]),
 ])
 def test_booklet_padding_reaches_a_multiple_of_four(padding, expected):
-    sheets = plan_sheets(1, "picture-book", texts=["A fox."], padding=padding)
+    sheets = plan_sheets(1, "picture-book", padding=padding)
     assert kinds(sheets) == expected
     assert not any(s.numbered for s in sheets if s.kind in ("blank", "end"))
 
@@ -132,7 +132,10 @@ def test_scripts_andika_lacks_fall_back_to_fonts_that_have_them(tmp_path, script
 def test_html_preview_says_in_one_sentence_how_to_edit_a_page(tmp_path):
     book = make_book(tmp_path, ["A fox."], [Image.new("RGB", (32, 32), RED)])
     html = book.html.read_text()
-    assert "edit its \"text\" in story.json" in html and "python -m storybook make --manifest BOOK" in html
+    assert "edit its \"text\" in story.json" in html
+    folder = str((tmp_path / "book").resolve())
+    assert f"python -m storybook make --manifest {folder} --out {folder}" in html  # the real folder, ready to paste
+    assert "redraw" not in html  # these pictures were not drawn by a model: nothing to redraw them from
     assert "story.json" not in " ".join(p.extract_text() for p in pypdf.PdfReader(book.pdf).pages)
 
 
