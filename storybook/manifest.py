@@ -24,6 +24,15 @@ MANIFEST_NAME = "story.json"
 # Formats that both weasyprint (through Pillow) and every browser display.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_TITLE_WORDS = 12  # a default title longer than this is cut at a word (the page itself keeps every word)
+
+
+def title_from(text: str) -> str:
+    """A default book title from a story's first page: its first sentence, without the final stop, so that the
+    cover (which shows page 1's picture) and its title tell the same thing."""
+    sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".")
+    words = sentence.split()
+    return " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
 
 
 def now_iso() -> str:

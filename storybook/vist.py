@@ -16,7 +16,7 @@ from minigpt5_core.data.vist import VistStory, parse_vist_cleaned, parse_vist_si
 from minigpt5_core.errors import MiniGPT5Error
 from storybook.book import StoryInput
 from storybook.errors import StorybookError
-from storybook.manifest import Page, Story
+from storybook.manifest import Page, Story, title_from
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]+")
 # The dataset's tokenised captions ("every one else arrived soon after .", "it 's", "did n't") as print wants them.
@@ -24,7 +24,6 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,!?;:)\]}%]|'(?:s|re|ve|ll|d|m)\b
 _SPACE_AFTER_OPENING = re.compile(r"([(\[{])\s+")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)([a-z])")
 _LONE_I = re.compile(r"\bi\b")
-_TITLE_WORDS = 12  # a default title longer than this is cut at a word (the page itself keeps every word)
 
 
 def tidy_caption(text: str) -> str:
@@ -35,13 +34,6 @@ def tidy_caption(text: str) -> str:
     if tidy == tidy.lower():
         tidy = _LONE_I.sub("I", _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), tidy))
     return tidy
-
-
-def title_from(text: str) -> str:
-    """A book title from a story's first caption: its first sentence, without the final stop."""
-    sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".")
-    words = sentence.split()
-    return " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
 
 
 def _pick(story_ids: Iterable[str], story_id: str | None, path: Path) -> str:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from storybook.vist import tidy_caption, title_from
+from storybook.manifest import title_from
+from storybook.vist import tidy_caption
 
 
 @pytest.mark.parametrize("raw, printed", [
