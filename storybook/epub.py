@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from storybook.errors import StorybookError
+from storybook.fitting import Fit, frame_key
 from storybook.fonts import FONT_FOLDER, LICENCE, faces, font_families
 from storybook.manifest import Story
 from storybook.options import BookOptions
@@ -47,9 +48,9 @@ def _pages(story: Story, moved: Collection[int]) -> list[dict]:
 
 
 def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook],
-               moved: Collection[int] = ()) -> Path:
-    """Write `folder/storybook.epub` from the book folder (its pictures and fonts are already there); `moved`:
-    the story pages whose text has a page of its own."""
+               fit: Fit = Fit()) -> Path:
+    """Write `folder/storybook.epub` from the book folder (its pictures and fonts are already there); `fit`: the
+    text sizes and moved pages print measured (storybook.fitting), since the pages have the print pages' shape."""
     from ebooklib import epub
 
     folder = Path(folder)
@@ -92,10 +93,11 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
                                          content=(folder / name).read_bytes()))
 
     spine, toc = [], []
-    for number, page in enumerate(_pages(story, moved), start=1):
+    for number, page in enumerate(_pages(story, fit.moved), start=1):
         story_page = story.pages[page["index"]]
         content = page_template.render(
-            kind=page["kind"], language=story.language, title=story.title, author=story.author,
+            kind=page["kind"], language=story.language, title=story.title, author=story.author, fit=fit,
+            key=frame_key(page["index"]), page_language=story_page.language,
             text=story_page.text, image=story_page.image, number=page["index"] + 1, width=width, height=height,
             picture_height=picture_height, edge=styles[story_page.image]["edge"],
             scaling=styles[story_page.image]["scaling"])

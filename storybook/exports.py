@@ -20,7 +20,7 @@ def write_exports(story: Story, folder: Path, options: BookOptions, looks: dict[
     The CBZ is made from the PDF's pages; without a PDF it is left out and the report says so."""
     written: dict[str, Path] = {}
     if "epub" in options.formats:
-        written["epub"] = write_epub(story, folder, options, looks, fit.moved)
+        written["epub"] = write_epub(story, folder, options, looks, fit)
     if "cbz" in options.formats:
         if pdf is None:
             report.findings.append(Finding("warning", "cbz-skipped", "no CBZ written: it is made from the PDF's "
