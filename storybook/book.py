@@ -31,6 +31,7 @@ from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_imag
 from storybook.options import BookOptions
 from storybook.exports import write_exports
 from storybook.outdir import building
+from storybook.pictures import backdrop_path, write_backdrop
 from storybook.preflight import Finding, PreflightReport, check_rendered, check_sources
 from storybook.render_html import HTML_NAME, write_html
 from storybook.render_pdf import PDF_NAME, PdfUnavailable, layout_pdf, write_pdf
@@ -160,6 +161,7 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
         for name in names:
             bar.set_postfix_str(name)
             _copy_picture(source.images[name], tmp / name)
+            write_backdrop(source.images[name], tmp / backdrop_path(name))
             bar.update()
         save_features(features, tmp)
         copy_fonts(tmp, user_fonts)

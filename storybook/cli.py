@@ -25,7 +25,7 @@ from storybook.fonts import check_user_font
 from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, default_model_dir, generate_story
 from storybook.layouts import LAYOUT_HELP, LAYOUTS, PADDING, PADDING_HELP
 from storybook.manifest import Story, check_text, load_story
-from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
+from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FIT_HELP, FITS, FORMATS_HELP, BookOptions, parse_formats
 from storybook.outdir import check_out_folder
 from storybook.pagesize import SIZE_HELP
 from storybook.vist import from_vist
@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--formats", metavar="LIST",
                       help=f"comma-separated files to write besides index.html: {FORMATS_HELP} (default: pdf; "
                            "the PDF is always written)")
+    book.add_argument("--fit", choices=FITS, help=f"{FIT_HELP} (default: contain)")
     book.add_argument("--font", action="append", default=[], metavar="FILE",
                       help="a TrueType/OpenType font for characters the bundled Andika lacks (a script no font on "
                            "this machine has): copied into the book, embedded (subset) in the PDF and EPUB, used "
@@ -221,7 +222,7 @@ def _book_options(args: argparse.Namespace, manifest: Story | None) -> BookOptio
         crop_marks=args.crop_marks or base.crop_marks, cover=base.cover and not args.no_cover,
         page_numbers=base.page_numbers and not args.no_page_numbers, padding=args.booklet_pad or base.padding,
         formats=parse_formats(args.formats) if args.formats is not None else base.formats,
-        fonts=tuple(dict.fromkeys((*base.fonts, *(check_user_font(Path(path)) for path in args.font)))))
+        fit=args.fit or base.fit, fonts=tuple(dict.fromkeys((*base.fonts, *(check_user_font(Path(path)) for path in args.font)))))
     options.validate()
     return options
 

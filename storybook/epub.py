@@ -21,7 +21,8 @@ from storybook.fonts import FONT_FOLDER, LICENCE, faces, font_families
 from storybook.manifest import Story
 from storybook.options import BookOptions
 from storybook.pictures import PictureLook
-from storybook.render_html import band_picture_height, picture_styles, template_environment
+from storybook.pictures import backdrop_path
+from storybook.render_html import band_picture_height, object_position, picture_styles, template_environment
 
 EPUB_NAME = "storybook.epub"
 VIEWPORT_WIDTH = 800  # CSS px of every page; the height follows the printed page's shape
@@ -59,7 +60,7 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
     height = round(width * geometry.height_mm / geometry.width_mm)
     px_per_mm = width / geometry.width_mm
     picture_height = round(band_picture_height(width, height))
-    styles = picture_styles(story, options, looks, width_mm=geometry.width_mm)
+    styles = picture_styles(story, looks)
     environment = template_environment()
     page_template = environment.get_template("epub-page.xhtml.j2")
 
@@ -92,6 +93,10 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
                                          media_type=_MEDIA_TYPES[Path(name).suffix.lower()],
                                          content=(folder / name).read_bytes()))
 
+    for number, name in enumerate(looks):
+        book.add_item(epub.EpubImage(uid=f"backdrop-{number}", file_name=backdrop_path(name), media_type="image/jpeg",
+                                     content=(folder / backdrop_path(name)).read_bytes()))
+
     spine, toc = [], []
     for number, page in enumerate(_pages(story, fit.moved), start=1):
         story_page = story.pages[page["index"]]
@@ -99,7 +104,8 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
             kind=page["kind"], language=story.language, title=story.title, author=story.author, fit=fit,
             key=frame_key(page["index"]), page_language=story_page.language,
             text=story_page.text, image=story_page.image, number=page["index"] + 1, width=width, height=height,
-            picture_height=picture_height, edge=styles[story_page.image]["edge"],
+            picture_height=picture_height, edge=styles[story_page.image]["backdrop"],
+            object_fit=options.fit, object_position=object_position(story_page),
             scaling=styles[story_page.image]["scaling"])
         item = epub.EpubItem(uid=f"page-{number:03d}", file_name=f"page-{number:03d}.xhtml",
                              media_type="application/xhtml+xml", content=content.encode("utf-8"))

@@ -63,6 +63,7 @@ class Page:
     provenance: dict[str, Any] = field(default_factory=dict)
     features: str | None = None  # name of this page's voken features in features.safetensors (for redraw)
     language: str | None = None  # the page's language tag where it differs from the story's (hyphenation, fonts)
+    focus: tuple[float, float] | None = None  # the picture's focal point (x, y from its top-left, 0-1), for --fit cover
 
 
 @dataclass
@@ -126,7 +127,8 @@ def story_to_dict(story: Story) -> dict[str, Any]:
         "pages": [
             {"text": p.text, "image": p.image, "seed": p.seed, "prompt": p.prompt, "provenance": p.provenance,
              **({"features": p.features} if p.features else {}),
-             **({"language": p.language} if p.language else {})}
+             **({"language": p.language} if p.language else {}),
+             **({"focus": list(p.focus)} if p.focus else {})}
             for p in story.pages
         ],
         "model": model,
@@ -187,8 +189,8 @@ def _check_keys(data: dict, known: tuple[str, ...], required: tuple[str, ...], w
 
 def _page_from_dict(data: Any, where: str) -> Page:
     _expect(data, dict, where, "an object with text and image")
-    _check_keys(data, ("text", "image", "seed", "prompt", "provenance", "features", "language"), ("text", "image"),
-                where)
+    _check_keys(data, ("text", "image", "seed", "prompt", "provenance", "features", "language", "focus"),
+                ("text", "image"), where)
     return Page(
         text=_text(data["text"], f"{where}: field 'text'"),
         image=check_image_path(data["image"], f"{where}: field 'image'"),
@@ -197,7 +199,18 @@ def _page_from_dict(data: Any, where: str) -> Page:
         provenance=_provenance(data.get("provenance", {}), f"{where}: field 'provenance'"),
         features=_text(data.get("features"), f"{where}: field 'features'", "a string or null", optional=True),
         language=_language(data["language"], f"{where}: field 'language'") if "language" in data else None,
+        focus=_focus(data.get("focus"), f"{where}: field 'focus'"),
     )
+
+
+def _focus(value: Any, where: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value)):
+        raise StorybookError(f"{where}: give the picture's focal point as [x, y], each from 0 to 1 "
+                             "(fractions of its width and height from the top-left), e.g. [0.5, 0.3]")
+    return (float(value[0]), float(value[1]))
 
 
 def _language(value: Any, where: str) -> str:

@@ -22,6 +22,10 @@ DEFAULT_LAYOUT = "picture-book"
 FORMATS = ("pdf", "epub", "cbz")
 FORMATS_HELP = ("pdf (print), epub (EPUB 3 fixed layout, for e-readers), cbz (comic book archive: one picture "
                 "per page)")
+FITS = ("contain", "cover")
+FIT_HELP = ("how a picture fills a frame of another shape: contain (all of the picture, the rest of the frame "
+            "filled with its blurred copy) or cover (fills the frame, cropped around the centre or the page's "
+            "\"focus\" in story.json; preflight says how much)")
 _LISTS = ("formats", "fonts")  # the fields kept as JSON lists
 
 
@@ -47,6 +51,7 @@ class BookOptions:
     padding: str = "none"
     formats: tuple[str, ...] = ("pdf",)
     fonts: tuple[str, ...] = ()  # user font files in the book's fonts/ folder (storybook.fonts), after Andika
+    fit: str = "contain"  # a picture in a frame of another shape: all of it shown (contain) or cropped (cover)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form kept in the manifest (`book`), so that `redraw` prints the book the same way."""
@@ -88,6 +93,8 @@ class BookOptions:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown:
             raise StorybookError(f"unknown format {unknown[0]!r}: use {', '.join(FORMATS)}")
+        if self.fit not in FITS:
+            raise StorybookError(f"unknown picture fit {self.fit!r}: use one of {', '.join(FITS)}")
         for name in self.fonts:
             if not name or "/" in name or "\\" in name or name.startswith("."):
                 raise StorybookError(f"font {name!r}: give a file name inside the book's fonts/ folder")

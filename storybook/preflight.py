@@ -146,6 +146,16 @@ def _scale(box_w: float, box_h: float, pixels: tuple[int, int], fit: str) -> tup
     return sx, sy
 
 
+def _cropped(box_w: float, box_h: float, pixels: tuple[int, int], sx: float, sy: float) -> str | None:
+    """How much of a picture a frame crops ("31% of its width"), None if under 1%."""
+    parts = []
+    for name, frame, drawn in (("width", box_w, pixels[0] * sx), ("height", box_h, pixels[1] * sy)):
+        lost = 1 - frame / drawn
+        if lost >= 0.01:
+            parts.append(f"{100 * lost:.0f}% of its {name}")
+    return " and ".join(parts) or None
+
+
 def _where(sheet: Sheet, data_page: str) -> str:
     return "cover" if sheet.kind == "cover" else f"page {data_page}"
 
@@ -242,6 +252,12 @@ def check_rendered(document: weasyprint.Document, story: Story, sheets: list[She
                 printed = (round(pixels[image][0] * sx * MM_PER_CSS_PX, 1),
                            round(pixels[image][1] * sy * MM_PER_CSS_PX, 1))
                 report.images.append(PrintedImage(image, where, pdf_page, pixels[image], printed, round(dpi, 1)))
+                cropped = _cropped(box.width, box.height, pixels[image], sx, sy)
+                if cropped:
+                    report.findings.append(Finding(
+                        "info", "picture-cropped", f"picture {image!r} is cropped to fill its frame: {cropped} "
+                        "(--fit contain shows all of it; a page's \"focus\" in story.json picks what stays)",
+                        where, pdf_page))
                 if dpi < MIN_DPI:
                     report.findings.append(Finding(
                         "warning", "image-dpi",

@@ -11,6 +11,7 @@ import re
 import shlex
 import unicodedata
 from functools import cache
+from urllib.parse import quote
 from importlib import metadata
 from pathlib import Path
 
@@ -19,10 +20,10 @@ import jinja2
 from storybook.fitting import Fit, frame_key
 from storybook.fonts import FONT_FOLDER, faces, font_families
 from storybook.layouts import PHOTO_ROWS_PER_SHEET
-from storybook.manifest import Story
+from storybook.manifest import Page, Story
 from storybook.options import BookOptions
 from storybook.pagesize import PageGeometry
-from storybook.pictures import WHITE, PictureLook, crisp
+from storybook.pictures import WHITE, PictureLook, backdrop_path, pixel_art
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTML_NAME = "index.html"
@@ -117,26 +118,22 @@ def _band_sizes(g: PageGeometry) -> dict[str, float]:
             "band_text_height": g.height_mm - picture - gap - 0.9 * m}
 
 
-def printed_width_mm(layout: str, g: PageGeometry) -> float:
-    """About how wide a picture prints in `layout` (the cover's picture is as wide or wider)."""
-    if layout == "photo-story":
-        return frame_sizes(g)["photo_column"]
-    if layout == "image-above-text":
-        return g.width_mm - 2 * g.margin_mm
-    return g.width_mm
-
-
-def picture_styles(story: Story, options: BookOptions, looks: dict[str, PictureLook],
-                   width_mm: float | None = None) -> dict[str, dict[str, str]]:
-    """Per image path: its scaling class ("crisp" or "smooth") and the colour around it; `width_mm` is how
-    wide the pictures print (default: as the layout prints them)."""
-    width = printed_width_mm(options.layout, options.geometry()) if width_mm is None else width_mm
+def picture_styles(story: Story, looks: dict[str, PictureLook]) -> dict[str, dict[str, str]]:
+    """Per image path: its scaling class ("crisp" or "smooth"), the colour of its border ("edge") and the CSS
+    background that fills its frame around it ("backdrop": the blurred copy over the edge colour)."""
     styles = {}
     for page in story.pages:
         look = looks.get(page.image)
-        styles[page.image] = {"scaling": "crisp" if look and crisp(look.pixels, width) else "smooth",
-                              "edge": look.edge_colour if look else WHITE}
+        edge = look.edge_colour if look else WHITE
+        styles[page.image] = {
+            "scaling": "crisp" if look and pixel_art(look.pixels) else "smooth", "edge": edge,
+            "backdrop": f"{edge} url({quote(backdrop_path(page.image))}) center / cover no-repeat" if look else edge}
     return styles
+
+
+def object_position(page: Page) -> str:
+    """Where a cropped picture (`--fit cover`) is anchored: the page's focal point, else the centre."""
+    return f"{100 * page.focus[0]:g}% {100 * page.focus[1]:g}%" if page.focus else "50% 50%"
 
 
 def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] | None = None, fit: Fit = Fit(),
@@ -152,7 +149,8 @@ def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] 
                            folder=shlex.quote(str(Path(folder).resolve())) if folder is not None else "BOOK",
                            redrawable=redrawable,
                            f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator(),
-                           layout=options.layout, pictures=picture_styles(story, options, looks or {}),
+                           layout=options.layout, pictures=picture_styles(story, looks or {}),
+                           object_position=object_position, fit_mode=options.fit,
                            fonts=faces(options.fonts), font_folder=FONT_FOLDER,
                            font_families=font_families(options.fonts))
 
