@@ -24,12 +24,15 @@ from tqdm import tqdm
 from storybook import pdf_browser
 from storybook.errors import StorybookError
 from storybook.features import feature_key, load_features, save_features
-from storybook.fonts import copy_fonts
+from storybook.glyphs import check_glyphs
+from storybook.fitting import Fit, fit_findings, fit_text
+from storybook.fonts import FACES, FONT_FOLDER, FONT_SOURCE, copy_fonts
 from storybook.manifest import MANIFEST_NAME, ModelInfo, Page, Story, check_image_path, load_story, \
     resolve_image, save_story, story_json
 from storybook.options import BookOptions
 from storybook.exports import write_exports
 from storybook.outdir import building
+from storybook.pictures import backdrop_path, write_backdrop
 from storybook.preflight import Finding, PreflightReport, check_rendered, check_sources
 from storybook.preflight_targets import check_fonts, check_target
 from storybook.print_files import write_print_files
@@ -46,6 +49,7 @@ class StoryInput:
     story: Story
     images: dict[str, ImageSource] = field(default_factory=dict)
     features: dict[str, np.ndarray] = field(default_factory=dict)  # by `page.features` name
+    fonts: dict[str, Path] = field(default_factory=dict)  # user font files by their name in BookOptions.fonts
 
 
 @dataclass
@@ -67,8 +71,9 @@ def from_manifest(folder: str | os.PathLike, story: Story | None = None) -> Stor
     manifest when the caller has loaded it already."""
     folder = Path(folder)
     story = load_story(folder) if story is None else story
+    fonts = BookOptions.of_story(story, f"{folder / MANIFEST_NAME}: field 'book'").fonts
     return StoryInput(story, {page.image: resolve_image(folder, page.image) for page in story.pages},
-                      load_features(folder, story))
+                      load_features(folder, story), {name: folder / FONT_FOLDER / name for name in fonts})
 
 
 def story_from_pages(texts: Sequence[str], images: Sequence[ImageSource], *, title: str, author: str = "",
@@ -138,6 +143,26 @@ def _print_without_weasyprint(folder: Path, options: BookOptions, pages: int,
     return PreflightReport(findings=[Finding("warning", "pdf-skipped", f"no PDF written: {skipped}")]), skipped
 
 
+def _user_fonts(source: StoryInput, options: BookOptions) -> dict[str, Path]:
+    """The user font files `options.fonts` names, from where `source` has them."""
+    fonts = {}
+    for name in options.fonts:
+        path = source.fonts.get(name)
+        if path is None or not Path(path).is_file():
+            raise StorybookError(f"font {name!r}, which the book's options name, is not found"
+                                 + (f" at {path}" if path is not None else "")
+                                 + " (pass it again with --font FILE)")
+        fonts[name] = Path(path)
+    return fonts
+
+
+def book_texts(story: Story, options: BookOptions) -> dict[str, str]:
+    """Every text the book prints, by where it prints ("cover", "page 3"): what the fonts must cover."""
+    texts = {"cover": f"{story.title} {story.author}"} if options.cover else {}
+    texts.update({f"page {number}": page.text for number, page in enumerate(story.pages, start=1)})
+    return texts
+
+
 def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions = BookOptions(), *,
                progress: bool = False) -> BookResult:
     """Write the book into folder `out`: story.json, the pictures (and features.safetensors when the pages
@@ -154,36 +179,45 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
     looks, problems = check_sources(story, source.images)
     if problems:
         raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in problems))
+    user_fonts = _user_fonts(source, options)
+    check_glyphs(book_texts(story, options), [*(FONT_SOURCE / face.file for face in FACES), *user_fonts.values()])
     out = Path(out)
     names = list(dict.fromkeys(page.image for page in story.pages))
     pixels = {name: look.pixels for name, look in looks.items()}
-    texts = [page.text for page in story.pages]
     features = {page.features: source.features[page.features] for page in story.pages if page.features}
     bar = tqdm(total=len(names) + 3, desc="storybook", unit="step", disable=None if progress else True)
     with bar, building(out) as tmp:
         for name in names:
             bar.set_postfix_str(name)
             _copy_picture(source.images[name], tmp / name)
+            write_backdrop(source.images[name], tmp / backdrop_path(name))
             bar.update()
         save_features(features, tmp)
-        copy_fonts(tmp)
+        copy_fonts(tmp, user_fonts)
         save_story(story, tmp, manifest_text)
-        write_html(story, tmp, options, looks)
+
+        rules = options.print_target
+
+        def lay_out(fit: Fit):
+            write_html(story, tmp, options, looks, fit, out)
+            return layout_pdf(tmp, rules.pdf_variant)
+
         bar.set_postfix_str(HTML_NAME)
         bar.update()
-        rules = options.print_target
+        fit = Fit()
         try:
-            document = layout_pdf(tmp, rules.pdf_variant)
+            document, fit = fit_text(lay_out, options.layout)
         except PdfUnavailable as e:
-            page_count = len(options.sheets(len(story.pages), texts))
+            page_count = len(options.sheets(len(story.pages), fit.moved))
             report, skipped = _print_without_weasyprint(tmp, options, page_count, str(e))
         else:
             page_count = len(document.pages)
             skipped = None
             bar.set_postfix_str("layout")
             bar.update()
-            sheets = options.sheets(len(story.pages), texts)
+            sheets = options.sheets(len(story.pages), fit.moved)
             report = check_rendered(document, story, sheets, pixels)
+            report.findings.extend(fit_findings(fit, sheets))
             check_target(document, options, sheets, report)
             if report.errors:
                 raise StorybookError("; ".join(f"{p.where}: {p.message}" for p in report.errors))
@@ -192,7 +226,7 @@ def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions 
                 report.findings.extend(check_fonts(tmp / PDF_NAME, rules.service))
             bar.set_postfix_str(PDF_NAME)
             bar.update()
-        written = write_exports(story, tmp, options, looks, None if skipped else tmp / PDF_NAME, report)
+        written = write_exports(story, tmp, options, looks, None if skipped else tmp / PDF_NAME, report, fit)
         if not skipped:
             written.update(write_print_files(story, tmp, tmp / PDF_NAME, options, page_count, looks, report))
     return BookResult(folder=out, manifest=out / MANIFEST_NAME, html=out / HTML_NAME,

@@ -3,7 +3,8 @@
 CBZ is what comic readers open: a zip of page images read in name order, with ComicInfo.xml (the
 ComicRack schema that readers such as Kavita, Komga and YACReader understand) for title, author, page
 count and which page is the cover. The pages are the print PDF's pages rasterised by PDFium (pypdfium2),
-so the CBZ shows exactly what prints, text and fallback fonts included.
+so the CBZ shows exactly what prints, text and fallback fonts included, trimmed: without the bleed and
+crop marks, which the cutter takes away.
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def comic_info(story: Story, page_count: int, sizes: list[tuple[int, int]], cove
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+def _bleed(page) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) points between the page's MediaBox and its TrimBox: the bleed and crop marks,
+    which a screen must not show (a comic reader shows the page as it is after the cutter)."""
+    media, trim = page.get_mediabox(), page.get_trimbox()
+    return (max(0.0, trim[0] - media[0]), max(0.0, trim[1] - media[1]), max(0.0, media[2] - trim[2]),
+            max(0.0, media[3] - trim[3]))
+
+
 def write_cbz(story: Story, pdf: Path, path: Path, *, cover: bool = True, dpi: int = CBZ_DPI) -> Path:
     """Rasterise every page of `pdf` at `dpi` into `path` (pages 001.png, 002.png, ... and ComicInfo.xml)."""
     import pypdfium2
@@ -50,7 +59,8 @@ def write_cbz(story: Story, pdf: Path, path: Path, *, cover: bool = True, dpi: i
     try:
         images, sizes = [], []
         for index in range(len(document)):
-            bitmap = document[index].render(scale=dpi / 72)
+            page = document[index]
+            bitmap = page.render(scale=dpi / 72, crop=_bleed(page))
             picture = bitmap.to_pil().convert("RGB")
             buffer = io.BytesIO()
             picture.save(buffer, format="PNG", optimize=True)

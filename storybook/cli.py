@@ -22,11 +22,12 @@ from minigpt5_core.modeling.quantize import QUANTIZE_TIERS
 
 from storybook.book import BookResult, StoryInput, from_manifest, write_book
 from storybook.errors import StorybookError
+from storybook.fonts import check_user_font
 from storybook.generate import DEFAULT_PAGES, DEFAULT_PROMPT, DEFAULT_SEED, check_drawing_options, default_model_dir, \
     generate_story
 from storybook.layouts import LAYOUT_HELP, LAYOUTS, PADDING, PADDING_HELP
 from storybook.manifest import Story, check_text, load_story
-from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FORMATS_HELP, BookOptions, parse_formats
+from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FIT_HELP, FITS, FORMATS_HELP, BookOptions, parse_formats
 from storybook.outdir import check_out_folder, editing
 from storybook.pagesize import SIZE_HELP
 from storybook.targets import HOME_PAPER_HELP, HOME_PAPERS, IMPOSE_HELP, IMPOSITIONS, PAPER_HELP, PAPERS, \
@@ -126,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--formats", metavar="LIST",
                       help=f"comma-separated files to write besides index.html: {FORMATS_HELP} (default: pdf; "
                            "the PDF is always written)")
+    book.add_argument("--fit", choices=FITS, help=f"{FIT_HELP} (default: contain)")
+    book.add_argument("--font", action="append", default=[], metavar="FILE",
+                      help="a TrueType/OpenType font for characters the bundled Andika lacks (a script no font on "
+                           "this machine has): copied into the book, embedded (subset) in the PDF and EPUB, used "
+                           "after Andika; repeat for several fonts")
     book.add_argument("--booklet-pad", choices=PADDING, metavar="HOW", help=f"{PADDING_HELP} "
                       "(default: none)")
     book.add_argument("--upscale", metavar="MODEL_FILE", help=UPSCALE_HELP)
@@ -245,7 +251,8 @@ def _book_options(args: argparse.Namespace, manifest: Story | None) -> BookOptio
         bleed=chosen.pop("bleed", None) or args.bleed or base.bleed,
         crop_marks=chosen.pop("crop_marks", args.crop_marks or base.crop_marks), cover=base.cover and not args.no_cover,
         page_numbers=base.page_numbers and not args.no_page_numbers, padding=args.booklet_pad or base.padding,
-        formats=parse_formats(args.formats) if args.formats is not None else base.formats, **chosen)
+        formats=parse_formats(args.formats) if args.formats is not None else base.formats, fit=args.fit or base.fit,
+        fonts=tuple(dict.fromkeys((*base.fonts, *(check_user_font(Path(path)) for path in args.font)))), **chosen)
     options.validate()
     return options
 
@@ -300,6 +307,7 @@ def _make(args: argparse.Namespace) -> int | None:
         _check_generation_numbers(args)
     upscaler = Upscaler.load(args.upscale) if args.upscale is not None else None  # a bad file fails fast
     source = _source(args, manifest)
+    source.fonts.update({Path(path).name: Path(path) for path in args.font})
     if args.title is not None:
         source.story.title = args.title
     if args.author is not None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from storybook.cbz import CBZ_NAME, write_cbz
 from storybook.epub import write_epub
+from storybook.fitting import Fit
 from storybook.manifest import Story
 from storybook.options import BookOptions
 from storybook.pictures import PictureLook
@@ -13,13 +14,13 @@ from storybook.preflight import Finding, PreflightReport
 
 
 def write_exports(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook],
-                  pdf: Path | None, report: PreflightReport) -> dict[str, Path]:
+                  pdf: Path | None, report: PreflightReport, fit: Fit = Fit()) -> dict[str, Path]:
     """Write each format of `options.formats` but the PDF into `folder`; returns {format: path}.
 
     The CBZ is made from the PDF's pages; without a PDF it is left out and the report says so."""
     written: dict[str, Path] = {}
     if "epub" in options.formats:
-        written["epub"] = write_epub(story, folder, options, looks)
+        written["epub"] = write_epub(story, folder, options, looks, fit)
     if "cbz" in options.formats:
         if pdf is None:
             report.findings.append(Finding("warning", "cbz-skipped", "no CBZ written: it is made from the PDF's "

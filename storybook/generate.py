@@ -16,7 +16,7 @@ from tqdm import tqdm
 from storybook.book import StoryInput, story_from_pages
 from storybook.errors import StorybookError
 from storybook.filehash import folder_sha256
-from storybook.manifest import ModelInfo
+from storybook.manifest import ModelInfo, title_from
 
 DEFAULT_PROMPT = "A large blue square appears in the middle."  # the bundled model knows only the shapes world
 DEFAULT_PAGES = 5
@@ -138,7 +138,10 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
         raise StorybookError(str(e)) from e
     info = ModelInfo(name=model_dir.name, checkpoint_hash=checkpoint_hash(model_dir), steps=settings.steps,
                      guidance=settings.guidance, image_size=settings.image_size)
-    return story_from_pages(texts, pictures, title=title or prompt.strip()[:80] or "A story", author=author,
+    # The cover shows page 1's picture, so the default title is page 1's opening sentence (not the prompt,
+    # which the model continues rather than draws).
+    return story_from_pages(texts, pictures, title=title or title_from(texts[0]) or title_from(prompt) or "A story",
+                            author=author,
                             seeds=[seed + i for i in range(len(texts))], prompts=[prompt] * len(texts),
                             provenance=[{"source": "minigpt5", "story_seed": seed, "page": i + 1,
                                          **({"stable_diffusion": Path(sd).name} if sd is not None else {})}

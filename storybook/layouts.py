@@ -7,24 +7,24 @@ preflight messages all agree with what the reader sees.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from storybook.errors import StorybookError
 
 LAYOUTS = ("picture-book", "image-above-text", "full-bleed", "spread", "photo-story")
 LAYOUT_HELP = (
-    "picture-book: the picture fills the page to its edges with the text in a band below it, or, when a page's "
-    "text is too long for a band, the picture fills a left page facing its text; "
+    "picture-book: the picture fills the page to its edges with the text in a band below it (a page whose text "
+    "does not fit a band even at the smallest text size gets its picture on one page and its text on the next); "
     "image-above-text: picture above its text, one page each; "
     "full-bleed: picture to the page edges with a text band; "
     "spread: picture on the left page, text on the facing right page; "
     "photo-story: photo album, three photos with captions per page (for VIST stories)"
 )
 PHOTO_ROWS_PER_SHEET = 3
-# The longest page text (characters) that a picture-book text band holds: about four lines of the story
-# size, which scales with the page, so the number holds for every page size.
-BAND_MAX_CHARS = 180
+# Layouts where a page whose text does not fit its frame, even at the smallest size, moves its text to a text
+# page of its own after its picture (storybook.fitting); in the others the text already has a page or a row.
+MOVABLE = ("picture-book", "image-above-text", "full-bleed")
 PADDING = ("none", "blank", "end")
 PADDING_HELP = ("pad the page count to a multiple of 4 for a stapled booklet: blank (empty pages at the end) or "
                 "end (a 'The End' page, then empty pages)")
@@ -54,13 +54,6 @@ def check_padding(padding: str) -> str:
     return padding
 
 
-def picture_book_form(texts: Sequence[str]) -> str:
-    """How a picture book shows its pages: "picture-band" (text band under each picture) when every page's
-    text fits a band, else "spread" (each picture faces its text), so one long page does not make the book
-    mix both forms."""
-    return "spread" if any(len(text.strip()) > BAND_MAX_CHARS for text in texts) else "picture-band"
-
-
 def _pad(kinds: list[tuple[str, tuple[int, ...]]], padding: str) -> None:
     """Append pages until the count is a multiple of 4 (a booklet is folded from sheets of 4 pages)."""
     missing = -len(kinds) % 4
@@ -81,10 +74,10 @@ def _pad_to_minimum(kinds: list[tuple[str, tuple[int, ...]]], min_pages: int, ev
 
 
 def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_numbers: bool = True,
-                texts: Sequence[str] = (), padding: str = "none", title_page: bool = False, min_pages: int = 0,
+                moved: Collection[int] = (), padding: str = "none", title_page: bool = False, min_pages: int = 0,
                 even: bool = False) -> list[Sheet]:
-    """The sheets of a book of `page_count` story pages (`texts`: the page texts, which the picture-book
-    layout needs to choose its form).
+    """The sheets of a book of `page_count` story pages; `moved`: the pages (0-based) whose text did not fit
+    their frame and is set on a text page after the picture (storybook.fitting), in a MOVABLE layout.
 
     In the spread layout the picture must be on a left-hand (even) page so that it faces its text;
     the cover is page 1, and without a cover a blank page takes its place. `title_page`: page 1 shows the
@@ -94,7 +87,7 @@ def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_number
     check_layout(layout)
     check_padding(padding)
     if layout == "picture-book":
-        layout = picture_book_form(texts)
+        layout = "picture-band"
     kinds: list[tuple[str, tuple[int, ...]]] = []
     if cover:
         kinds.append(("title-page", ()) if title_page else ("cover", (0,)))
@@ -107,7 +100,8 @@ def plan_sheets(page_count: int, layout: str, *, cover: bool = True, page_number
         for start in range(0, page_count, PHOTO_ROWS_PER_SHEET):
             kinds.append(("photo-story", tuple(range(start, min(start + PHOTO_ROWS_PER_SHEET, page_count)))))
     else:
-        kinds += [(layout, (i,)) for i in range(page_count)]
+        for i in range(page_count):
+            kinds += [("spread-image", (i,)), ("spread-text", (i,))] if i in moved else [(layout, (i,))]
     _pad(kinds, padding)
     _pad_to_minimum(kinds, min_pages, even)
     return [

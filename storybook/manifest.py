@@ -24,6 +24,15 @@ MANIFEST_NAME = "story.json"
 # Formats that both weasyprint (through Pillow) and every browser display.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_TITLE_WORDS = 12  # a default title longer than this is cut at a word (the page itself keeps every word)
+
+
+def title_from(text: str) -> str:
+    """A default book title from a story's first page: its first sentence, without the final stop, so that the
+    cover (which shows page 1's picture) and its title tell the same thing."""
+    sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".")
+    words = sentence.split()
+    return " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
 
 
 def now_iso() -> str:
@@ -64,6 +73,8 @@ class Page:
     prompt: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     features: str | None = None  # name of this page's voken features in features.safetensors (for redraw)
+    language: str | None = None  # the page's language tag where it differs from the story's (hyphenation, fonts)
+    focus: tuple[float, float] | None = None  # the picture's focal point (x, y from its top-left, 0-1), for --fit cover
 
 
 @dataclass
@@ -127,7 +138,9 @@ def story_to_dict(story: Story) -> dict[str, Any]:
         "created": story.created,
         "pages": [
             {"text": p.text, "image": p.image, "seed": p.seed, "prompt": p.prompt, "provenance": p.provenance,
-             **({"features": p.features} if p.features else {})}
+             **({"features": p.features} if p.features else {}),
+             **({"language": p.language} if p.language else {}),
+             **({"focus": list(p.focus)} if p.focus else {})}
             for p in story.pages
         ],
         "model": model,
@@ -189,7 +202,8 @@ def _check_keys(data: dict, known: tuple[str, ...], required: tuple[str, ...], w
 
 def _page_from_dict(data: Any, where: str) -> Page:
     _expect(data, dict, where, "an object with text and image")
-    _check_keys(data, ("text", "image", "seed", "prompt", "provenance", "features"), ("text", "image"), where)
+    _check_keys(data, ("text", "image", "seed", "prompt", "provenance", "features", "language", "focus"),
+                ("text", "image"), where)
     return Page(
         text=_text(data["text"], f"{where}: field 'text'"),
         image=check_image_path(data["image"], f"{where}: field 'image'"),
@@ -197,7 +211,27 @@ def _page_from_dict(data: Any, where: str) -> Page:
         prompt=_text(data.get("prompt"), f"{where}: field 'prompt'", "a string or null", optional=True),
         provenance=_provenance(data.get("provenance", {}), f"{where}: field 'provenance'"),
         features=_text(data.get("features"), f"{where}: field 'features'", "a string or null", optional=True),
+        language=_language(data["language"], f"{where}: field 'language'") if "language" in data else None,
+        focus=_focus(data.get("focus"), f"{where}: field 'focus'"),
     )
+
+
+def _focus(value: Any, where: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value)):
+        raise StorybookError(f"{where}: give the picture's focal point as [x, y], each from 0 to 1 "
+                             "(fractions of its width and height from the top-left), e.g. [0.5, 0.3]")
+    return (float(value[0]), float(value[1]))
+
+
+def _language(value: Any, where: str) -> str:
+    """A BCP 47 language tag such as 'en' or 'pt-BR' (weasyprint picks its hyphenation dictionary by it)."""
+    language = _expect(value, str, where, "a language tag")
+    if not _LANGUAGE.match(language):
+        raise StorybookError(f"{where}: {language!r} is not a language tag such as 'en' or 'pt-BR'")
+    return language
 
 
 def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
@@ -246,9 +280,7 @@ def story_from_dict(data: Any, where: str = MANIFEST_NAME) -> Story:
     title = _text(data["title"], f"{where}: field 'title'")
     if not title.strip():
         raise StorybookError(f"{where}: field 'title' is empty; give the story a title")
-    language = _expect(data.get("language", "en"), str, f"{where}: field 'language'", "a language tag")
-    if not _LANGUAGE.match(language):
-        raise StorybookError(f"{where}: field 'language': {language!r} is not a language tag such as 'en' or 'pt-BR'")
+    language = _language(data.get("language", "en"), f"{where}: field 'language'")
     created = _expect(data.get("created", now_iso()), str, f"{where}: field 'created'", "an ISO 8601 date")
     try:
         datetime.fromisoformat(created)

@@ -9,7 +9,7 @@ work starts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -24,6 +24,11 @@ DEFAULT_LAYOUT = "picture-book"
 FORMATS = ("pdf", "epub", "cbz")
 FORMATS_HELP = ("pdf (print), epub (EPUB 3 fixed layout, for e-readers), cbz (comic book archive: one picture "
                 "per page)")
+FITS = ("contain", "cover")
+FIT_HELP = ("how a picture fills a frame of another shape: contain (all of the picture, the rest of the frame "
+            "filled with its blurred copy) or cover (fills the frame, cropped around the centre or the page's "
+            "\"focus\" in story.json; preflight says how much)")
+_LISTS = ("formats", "fonts")  # the fields kept as JSON lists
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -47,6 +52,8 @@ class BookOptions:
     page_numbers: bool = True
     padding: str = "none"
     formats: tuple[str, ...] = ("pdf",)
+    fonts: tuple[str, ...] = ()  # user font files in the book's fonts/ folder (storybook.fonts), after Andika
+    fit: str = "contain"  # a picture in a frame of another shape: all of it shown (contain) or cropped (cover)
     # Print target (storybook.targets) and what only some targets use.
     target: str = "screen"
     paper: str = "white"  # kdp: the paper, which sets the spine width
@@ -56,7 +63,7 @@ class BookOptions:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form kept in the manifest (`book`), so that `redraw` prints the book the same way."""
-        return {**asdict(self), "formats": list(self.formats)}
+        return {**asdict(self), "formats": list(self.formats), "fonts": list(self.fonts)}
 
     @classmethod
     def of_story(cls, story: Any, where: str) -> BookOptions:
@@ -70,10 +77,10 @@ class BookOptions:
         for key, value in data.items():
             if key not in known:
                 raise StorybookError(f"{where}: unknown field {key!r} (known fields: {', '.join(known)})")
-            kind = bool if known[key].type == "bool" else list if key == "formats" else str
-            if not isinstance(value, kind) or (key == "formats" and not all(isinstance(v, str) for v in value)):
+            kind = bool if known[key].type == "bool" else list if key in _LISTS else str
+            if not isinstance(value, kind) or (key in _LISTS and not all(isinstance(v, str) for v in value)):
                 raise StorybookError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
-        options = cls(**{**data, **({"formats": tuple(data["formats"])} if "formats" in data else {})})
+        options = cls(**{**data, **{key: tuple(data[key]) for key in _LISTS if key in data}})
         try:
             options.validate()
         except StorybookError as e:
@@ -110,12 +117,12 @@ class BookOptions:
         safe_mm = max(rules.safe_mm, rules.gutter_in(page_count) * MM_PER_INCH if page_count else 0.0)
         return replace(geometry, bleed_at_binding=rules.bleed_at_binding, safe_mm=safe_mm)
 
-    def sheets(self, page_count: int, texts: Sequence[str] = ()) -> list[Sheet]:
-        """The printed pages for a story of `page_count` pages with these page `texts`, padded to the print
-        target's minimum page count."""
+    def sheets(self, page_count: int, moved: Collection[int] = ()) -> list[Sheet]:
+        """The printed pages for a story of `page_count` pages, `moved` those whose text has a page of its own,
+        padded to the print target's minimum page count."""
         rules = self.print_target
         return plan_sheets(page_count, self.layout, cover=self.cover, page_numbers=self.page_numbers,
-                           texts=texts, padding=self.padding, title_page=self.cover_wrap,
+                           moved=moved, padding=self.padding, title_page=self.cover_wrap,
                            min_pages=rules.min_pages, even=rules.even_pages)
 
     def validate(self) -> None:
@@ -134,3 +141,8 @@ class BookOptions:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown:
             raise StorybookError(f"unknown format {unknown[0]!r}: use {', '.join(FORMATS)}")
+        if self.fit not in FITS:
+            raise StorybookError(f"unknown picture fit {self.fit!r}: use one of {', '.join(FITS)}")
+        for name in self.fonts:
+            if not name or "/" in name or "\\" in name or name.startswith("."):
+                raise StorybookError(f"font {name!r}: give a file name inside the book's fonts/ folder")

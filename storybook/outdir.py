@@ -24,6 +24,8 @@ from minigpt5_core.io.folder import check_replaceable, staged_folder
 
 from storybook.bookfiles import extra_book_files
 from storybook.errors import StorybookError
+from storybook.fonts import FONT_FOLDER
+from storybook.pictures import backdrop_path
 from storybook.manifest import MANIFEST_NAME, load_story
 from storybook.render_html import HTML_NAME
 from storybook.render_pdf import PDF_NAME
@@ -40,8 +42,12 @@ def _book_files(folder: Path) -> set[str] | None:
     except StorybookError:
         return None
     own = {MANIFEST_NAME, HTML_NAME, PDF_NAME, *extra_book_files()}
+    if isinstance(story.book, dict) and isinstance(story.book.get("fonts"), list):
+        own.update(f"{FONT_FOLDER}/{name}" for name in story.book["fonts"] if isinstance(name, str))
     for page in story.pages:
         own.add(page.image)
+        own.add(backdrop_path(page.image))
+        own.update(str(parent) for parent in PurePosixPath(backdrop_path(page.image)).parents if str(parent) != ".")
         own.update(str(parent) for parent in PurePosixPath(page.image).parents if str(parent) != ".")
     return own
 

@@ -155,6 +155,16 @@ def _scale(box_w: float, box_h: float, pixels: tuple[int, int], fit: str) -> tup
     return sx, sy
 
 
+def _cropped(box_w: float, box_h: float, pixels: tuple[int, int], sx: float, sy: float) -> str | None:
+    """How much of a picture a frame crops ("31% of its width"), None if under 1%."""
+    parts = []
+    for name, frame, drawn in (("width", box_w, pixels[0] * sx), ("height", box_h, pixels[1] * sy)):
+        lost = 1 - frame / drawn
+        if lost >= 0.01:
+            parts.append(f"{100 * lost:.0f}% of its {name}")
+    return " and ".join(parts) or None
+
+
 def _where(sheet: Sheet, data_page: str) -> str:
     return "cover" if sheet.kind in ("cover", "title-page") else f"page {data_page}"
 
@@ -191,7 +201,36 @@ def _text_findings(frame, where: str, pdf_page: int) -> list[Finding]:
             "warning", "word-too-long",
             f"a word of {len(widest)} characters ({widest[:20]!r}...) is wider than the text frame and runs off "
             "the page (break it with spaces or hyphens)", where, pdf_page))
+    broken = _broken_words(frame)
+    if broken:
+        findings.append(Finding(
+            "info", "word-broken",
+            f"a word of {len(broken)} characters ({broken[:20]!r}) is wider than the line and no hyphenation "
+            "point fits, so it is broken across lines (add a hyphen or a space where it may break)", where, pdf_page))
     return findings
+
+
+def _broken_words(frame) -> str | None:
+    """The longest word that the layout broke between two letters (CSS overflow-wrap) rather than at a space or
+    a hyphenation point (where the line ends with a hyphen); None if there is none. Scripts written without
+    spaces (CJK) break between any two characters, so their line ends are not broken words."""
+    import unicodedata
+
+    from weasyprint.formatting_structure.boxes import LineBox, TextBox
+
+    lines = ["".join(t.text for t in line.descendants() if isinstance(t, TextBox))
+             for line in frame.descendants() if isinstance(line, LineBox)]
+    words = "".join(frame.element.itertext()).split()
+    longest = None
+    for before, after in zip(lines, lines[1:]):
+        if not (before and after and before[-1].isalnum() and after[0].isalnum()) \
+                or unicodedata.east_asian_width(before[-1]) in ("W", "F"):
+            continue
+        joined = before.split()[-1] + after.split()[0]
+        word = next((w for w in words if joined in w), None)
+        if word and (longest is None or len(word) > len(longest)):
+            longest = word
+    return longest
 
 
 def check_rendered(document: weasyprint.Document, story: Story, sheets: list[Sheet],
@@ -222,6 +261,12 @@ def check_rendered(document: weasyprint.Document, story: Story, sheets: list[She
                 printed = (round(pixels[image][0] * sx * MM_PER_CSS_PX, 1),
                            round(pixels[image][1] * sy * MM_PER_CSS_PX, 1))
                 report.images.append(PrintedImage(image, where, pdf_page, pixels[image], printed, round(dpi, 1)))
+                cropped = _cropped(box.width, box.height, pixels[image], sx, sy)
+                if cropped:
+                    report.findings.append(Finding(
+                        "info", "picture-cropped", f"picture {image!r} is cropped to fill its frame: {cropped} "
+                        "(--fit contain shows all of it; a page's \"focus\" in story.json picks what stays)",
+                        where, pdf_page))
                 if dpi < MIN_DPI:
                     report.findings.append(Finding(
                         "warning", "image-dpi",

@@ -8,18 +8,22 @@ by preflight) instead of pushing the rest of the book onto extra pages.
 from __future__ import annotations
 
 import re
+import shlex
+import unicodedata
 from functools import cache
+from urllib.parse import quote
 from importlib import metadata
 from pathlib import Path
 
 import jinja2
 
-from storybook.fonts import FACES, FONT_FOLDER, font_families
+from storybook.fitting import Fit, frame_key
+from storybook.fonts import FONT_FOLDER, faces, font_families
 from storybook.layouts import PHOTO_ROWS_PER_SHEET
-from storybook.manifest import Story
+from storybook.manifest import Page, Story
 from storybook.options import BookOptions
 from storybook.pagesize import PageGeometry
-from storybook.pictures import WHITE, PictureLook, crisp
+from storybook.pictures import WHITE, PictureLook, backdrop_path, pixel_art
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTML_NAME = "index.html"
@@ -30,6 +34,28 @@ HTML_NAME = "index.html"
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
                           + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}"
                                     for plane in range(17)) + "]")
+_LONE_WORD_MAX = 12  # characters: a longer last word is a line's worth on its own, and joining it could overflow
+
+
+def direction(text: str) -> str:
+    """"rtl" or "ltr": the direction of the first strongly directional character, as HTML's dir="auto" decides
+    (weasyprint does not implement dir="auto", so the page gets the decided value)."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return "rtl"
+        if kind == "L":
+            return "ltr"
+    return "ltr"
+
+
+def unwidowed(text: str) -> str:
+    """`text` with its last two words joined by a no-break space, so that the last line is never one lone
+    word when a line break before it can be avoided (weasyprint has no `text-wrap: balance`)."""
+    head, space, last = text.rstrip().rpartition(" ")
+    if not space or " " not in head.strip() or len(last) > _LONE_WORD_MAX or "\n" in last:
+        return text
+    return f"{head}\u00a0{last}"
 
 
 def generator() -> str:
@@ -52,6 +78,8 @@ def template_environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     environment.filters["printable"] = printable
+    environment.filters["unwidowed"] = unwidowed
+    environment.filters["direction"] = direction
     return environment
 
 
@@ -67,6 +95,7 @@ def frame_sizes(g: PageGeometry) -> dict[str, float]:
         # The page number's box sits on the safe zone's edge (a print target's) or near the trim (screen).
         "folio_bottom": max(0.3 * m, g.safe_mm),
         "cover_title_top": m + 0.04 * safe_h, "cover_title_height": 0.22 * safe_h,
+        "cover_title_max_height": 0.45 * safe_h,
         "cover_picture_top": m + 0.28 * safe_h, "cover_picture_height": 0.58 * safe_h,
         "cover_author_top": m + 0.89 * safe_h, "cover_author_height": 0.11 * safe_h,
         "above_picture_height": 0.62 * safe_h,
@@ -96,43 +125,51 @@ def _band_sizes(g: PageGeometry) -> dict[str, float]:
             "band_text_height": g.height_mm - picture - gap - max(0.9 * m, g.safe_mm)}
 
 
-def printed_width_mm(layout: str, g: PageGeometry) -> float:
-    """About how wide a picture prints in `layout` (the cover's picture is as wide or wider)."""
-    if layout == "photo-story":
-        return frame_sizes(g)["photo_column"]
-    if layout == "image-above-text":
-        return g.width_mm - 2 * g.margin_mm
-    return g.width_mm
-
-
-def picture_styles(story: Story, options: BookOptions, looks: dict[str, PictureLook],
-                   width_mm: float | None = None) -> dict[str, dict[str, str]]:
-    """Per image path: its scaling class ("crisp" or "smooth") and the colour around it; `width_mm` is how
-    wide the pictures print (default: as the layout prints them)."""
-    width = printed_width_mm(options.layout, options.geometry()) if width_mm is None else width_mm
+def picture_styles(story: Story, looks: dict[str, PictureLook],
+                   names: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """Per image path: its scaling class ("crisp" or "smooth"), the colour of its border ("edge") and the CSS
+    background that fills its frame around it ("backdrop": the blurred copy over the edge colour). `names`: the
+    name each picture has where the styles are used (the EPUB renames them), if not its own."""
     styles = {}
     for page in story.pages:
         look = looks.get(page.image)
-        styles[page.image] = {"scaling": "crisp" if look and crisp(look.pixels, width) else "smooth",
-                              "edge": look.edge_colour if look else WHITE}
+        edge = look.edge_colour if look else WHITE
+        backdrop = backdrop_path((names or {}).get(page.image, page.image))
+        styles[page.image] = {
+            "scaling": "crisp" if look and pixel_art(look.pixels) else "smooth", "edge": edge,
+            "backdrop": f"{edge} url({quote(backdrop)}) center / cover no-repeat" if look else edge}
     return styles
 
 
-def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] | None = None) -> str:
-    """The complete HTML of the book, with image and font paths relative to the story folder."""
-    texts = [page.text for page in story.pages]
-    sheets = options.sheets(len(story.pages), texts)
+def object_position(page: Page) -> str:
+    """Where a cropped picture (`--fit cover`) is anchored: the page's focal point, else the centre."""
+    return f"{100 * page.focus[0]:g}% {100 * page.focus[1]:g}%" if page.focus else "50% 50%"
+
+
+def book_html(story: Story, options: BookOptions, looks: dict[str, PictureLook] | None = None, fit: Fit = Fit(),
+              folder: Path | None = None) -> str:
+    """The complete HTML of the book, with image and font paths relative to the story folder; `fit` is how
+    measuring changed text sizes and pages (storybook.fitting), `folder` where the book will be (for the
+    preview's edit hint)."""
+    sheets = options.sheets(len(story.pages), fit.moved)
     geometry = options.geometry(len(sheets))
     template = template_environment().get_template("book.html.j2")
+    redrawable = all(page.features for page in story.pages)
     return template.render(story=story, sheets=sheets, g=geometry,
+                           fit=fit, frame_key=frame_key,
+                           folder=shlex.quote(str(Path(folder).resolve())) if folder is not None else "BOOK",
+                           redrawable=redrawable,
                            f=frame_sizes(geometry), rows=PHOTO_ROWS_PER_SHEET, generator=generator(),
-                           layout=options.layout, pictures=picture_styles(story, options, looks or {}),
-                           fonts=FACES, font_folder=FONT_FOLDER, font_families=font_families())
+                           layout=options.layout, pictures=picture_styles(story, looks or {}),
+                           object_position=object_position, fit_mode=options.fit,
+                           fonts=faces(options.fonts), font_folder=FONT_FOLDER,
+                           font_families=font_families(options.fonts))
 
 
-def write_html(story: Story, folder: Path, options: BookOptions,
-               looks: dict[str, PictureLook] | None = None) -> Path:
-    """Write `folder/index.html`; with the images and fonts beside it the folder is a self-contained preview."""
+def write_html(story: Story, folder: Path, options: BookOptions, looks: dict[str, PictureLook] | None = None,
+               fit: Fit = Fit(), final_folder: Path | None = None) -> Path:
+    """Write `folder/index.html`; with the images and fonts beside it the folder is a self-contained preview
+    (`final_folder`: where the book is published, when `folder` is where it is built)."""
     path = Path(folder) / HTML_NAME
-    path.write_text(book_html(story, options, looks), encoding="utf-8")
+    path.write_text(book_html(story, options, looks, fit, final_folder or folder), encoding="utf-8")
     return path

@@ -16,9 +16,24 @@ from minigpt5_core.data.vist import VistStory, parse_vist_cleaned, parse_vist_si
 from minigpt5_core.errors import MiniGPT5Error
 from storybook.book import StoryInput
 from storybook.errors import StorybookError
-from storybook.manifest import Page, Story
+from storybook.manifest import Page, Story, title_from
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]+")
+# The dataset's tokenised captions ("every one else arrived soon after .", "it 's", "did n't") as print wants them.
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,!?;:)\]}%]|'(?:s|re|ve|ll|d|m)\b|n't\b)")
+_SPACE_AFTER_OPENING = re.compile(r"([(\[{])\s+")
+_SENTENCE_START = re.compile(r"(^|[.!?]\s+)([a-z])")
+_LONE_I = re.compile(r"\bi\b")
+
+
+def tidy_caption(text: str) -> str:
+    """A VIST caption as print wants it: no space before punctuation or a contraction, and, for a caption that
+    is all lower case (the dataset's tokenised form), sentence case and a capital "I". Cased text (SIS
+    `original_text`) keeps its own capitals."""
+    tidy = _SPACE_AFTER_OPENING.sub(r"\1", _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(text.split())))
+    if tidy == tidy.lower():
+        tidy = _LONE_I.sub("I", _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), tidy))
+    return tidy
 
 
 def _pick(story_ids: Iterable[str], story_id: str | None, path: Path) -> str:
@@ -44,8 +59,8 @@ def _as_input(story: VistStory) -> StoryInput:
         name = _page_name(number, step.image_id, step.image)
         sources[name] = step.image
         provenance = {"source": story.form, "story_id": story.story_id, id_key: step.image_id, **step.details}
-        pages.append(Page(text=step.text, image=name, provenance=provenance))
-    return StoryInput(Story(title=story.title or f"VIST story {story.story_id}", pages=pages), sources)
+        pages.append(Page(text=tidy_caption(step.text), image=name, provenance=provenance))
+    return StoryInput(Story(title=story.title or title_from(pages[0].text), pages=pages), sources)
 
 
 def _story(path: Path, images: str | Path | None, image_map: str | Path | None, story_id: str | None) -> VistStory:

@@ -28,7 +28,7 @@ def test_manifest_to_book_writes_everything_and_names_the_pdf_last(tmp_path, cap
     code, out, err = run_make(capsys, "--manifest", pets(tmp_path), "--out", tmp_path / "book")
     assert code == 0, err
     assert {p.name for p in (tmp_path / "book").iterdir()} == {"story.json", "p1.png", "p2.png", "index.html",
-                                                              "storybook.pdf", "fonts"}
+                                                              "storybook.pdf", "fonts", "backdrops"}
     assert out.splitlines()[-1] == f"PDF: {tmp_path / 'book' / 'storybook.pdf'}"
     assert out.startswith("preflight: ")
 

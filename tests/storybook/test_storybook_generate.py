@@ -97,3 +97,10 @@ def test_sd_option_errors(model_without_sd, tmp_path, capsys):
     assert code == 2 and "nope.safetensors does not exist" in err
     code = main(["make", "--manifest", str(tmp_path), "--sd", str(tmp_path), "--out", str(tmp_path / "c")])
     assert code == 2 and "--sd is for generating a story" in capsys.readouterr().err
+
+
+def test_the_default_title_is_page_ones_first_sentence_which_the_cover_picture_shows(generated):
+    from storybook.manifest import title_from
+
+    story = json.loads((generated[1] / "story.json").read_text())
+    assert story["title"] == (title_from(story["pages"][0]["text"]) or title_from("A red circle rolls."))

@@ -14,7 +14,8 @@ from storybook.preflight import check_rendered
 from storybook.render_html import write_html
 from storybook.render_pdf import layout_pdf
 
-LONG_TEXT = " ".join(["The little boat sailed on and on across the wide grey sea."] * 40)
+# Too long for the A5 text frame at the layout's 13 pt, short enough for it at the 11 pt floor (storybook.fitting).
+LONG_TEXT = " ".join(["The little boat sailed on and on across the wide grey sea."] * 13)
 
 
 def book(tmp_path, texts, sizes, **options):
@@ -55,13 +56,14 @@ def test_enough_pixels_for_the_printed_size_gives_no_warning(tmp_path):
     assert findings(result, "image-dpi") == []
 
 
-def test_text_that_does_not_fit_is_reported_for_its_page_only(a5_book):
-    overflow = findings(a5_book, "text-overflow")
-    assert [(f.where, f.pdf_page) for f in overflow] == [("page 2", 3)]
-    assert re.search(r"\d+\.\d mm is cut off", overflow[0].message)
+def test_text_that_does_not_fit_is_set_smaller_on_its_page_only(a5_book):
+    shrunk = findings(a5_book, "text-shrunk")
+    assert [(f.where, f.pdf_page) for f in shrunk] == [("page 2", 3)]
+    assert re.search(r"set at \d+% of the layout's size", shrunk[0].message)
+    assert findings(a5_book, "text-overflow") == []
 
 
-def test_overflowing_text_does_not_add_pages(a5_book):
+def test_text_set_smaller_does_not_add_pages(a5_book):
     assert len(pypdf.PdfReader(a5_book.pdf).pages) == 4 == a5_book.report.page_count
 
 
@@ -92,13 +94,13 @@ def test_report_as_json_lists_every_picture_and_finding(a5_book):
     data = json.loads(a5_book.report.to_json())
     assert data["ok"] is True and data["page_count"] == 4
     assert [i["where"] for i in data["images"]] == ["cover", "page 1", "page 2", "page 3"]
-    assert {f["check"] for f in data["findings"]} == {"image-dpi", "text-overflow"}
+    assert {f["check"] for f in data["findings"]} == {"image-dpi", "text-shrunk"}
 
 
 def test_printed_report_says_where_each_problem_is(a5_book):
     text = a5_book.report.format()
     assert text.splitlines()[0].startswith("preflight: 4 pages, 4 pictures (lowest ")
-    assert "warning: page 2 (PDF page 3): text does not fit" in text
+    assert "info: page 2 (PDF page 3): the text is set at" in text
 
 
 def test_picture_the_renderer_cannot_draw_is_an_error_reported_once(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from storybook import StorybookError, from_vist
+from storybook.vist import tidy_caption
 
 # (worker_arranged_photo_order, photo id, original_text) of story 30355, in story order.
 STORY = [
@@ -99,7 +100,7 @@ def test_cleaned_form_follows_sequence_index_and_the_image_map(tmp_path):
     (tmp_path / "val_cleaned.json").write_text(json.dumps({"40470": steps[::-1]}), encoding="utf-8")
     (tmp_path / "map.json").write_text(json.dumps(mapping), encoding="utf-8")
     source = from_vist(tmp_path / "val_cleaned.json", image_map=tmp_path / "map.json")
-    assert [p.text for p in source.story.pages] == [text.lower() for _, _, text in STORY]
+    assert [p.text for p in source.story.pages] == [tidy_caption(text.lower()) for _, _, text in STORY]
     assert source.images[source.story.pages[0].image] == tmp_path / "val_images" / "000000000.jpg"
 
 
