@@ -35,7 +35,7 @@ def _qlora(model: str, folder, steps: int):
     cfg = {"model": model, "stage": 2, "quantize": "nf4", "output_dir": str(folder / "out"),
            "data": [{"format": "vist-sis", "path": str(sis), "images": str(folder / "vist" / "images"), "task": "gen"}],
            "per_device_batch_size": 1, "effective_batch_size": 1, "max_steps": steps, "mixed_precision": "no",
-           "save_every": steps, "warmup_steps": 1, "learning_rate": 3e-3}
+           "save_every": steps, "optimizer": {"warmup_steps": 1, "learning_rate": 3e-3}}
     (folder / "run.json").write_text(json.dumps(cfg))
     assert main(["--config", str(folder / "run.json")]) == 0
     return folder / "out"
