@@ -16,7 +16,7 @@ from storybook.errors import StorybookError
 from storybook.fonts import FACES, FONT_FOLDER, font_families
 from storybook.manifest import Story
 from storybook.options import BookOptions
-from storybook.pictures import PictureLook, WHITE, crisp
+from storybook.pictures import WHITE, PictureLook, pixel_art
 from storybook.render_html import generator, template_environment
 from storybook.targets import MM_PER_INCH, spine_in
 
@@ -103,7 +103,7 @@ def cover_html(story: Story, options: BookOptions, page_count: int, looks: dict[
     return template_environment().get_template("cover.html.j2").render(
         story=story, c=wrap, blurb=options.blurb, generator=generator(), fonts=FACES, font_folder=FONT_FOLDER,
         font_families=font_families(), edge=look.edge_colour if look else WHITE,
-        scaling="crisp" if look and crisp(look.pixels, wrap.trim_width_mm) else "smooth")
+        scaling="crisp" if look and pixel_art(look.pixels) else "smooth")
 
 
 def write_cover(story: Story, folder: Path, options: BookOptions, page_count: int,

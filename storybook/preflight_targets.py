@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from storybook.layouts import Sheet
 from storybook.options import BookOptions
-from storybook.pictures import crisp
+from storybook.pictures import pixel_art
 from storybook.preflight import MM_PER_CSS_PX, Finding, PreflightReport
 from storybook.targets import MM_PER_INCH
 
@@ -135,17 +135,17 @@ def _resolution(report: PreflightReport, min_dpi: int, service: str) -> None:
     pixel art (tiny pictures printed as crisp squares, like the bundled model's) is said once, as intended."""
     low = [image for image in report.images if image.dpi < min_dpi]
     report.findings[:] = [f for f in report.findings if f.check != "image-dpi"]
-    pixel_art = [i for i in low if crisp(i.pixels, i.printed_mm[0])]
-    photos = [i for i in low if i not in pixel_art]
+    squares = [i for i in low if pixel_art(i.pixels)]
+    photos = [i for i in low if i not in squares]
     if photos:
         pages = sorted({i.pdf_page for i in photos})
         lowest = min(i.dpi for i in photos)
         report.findings.append(Finding(
             "violation", "image-dpi", f"{len(photos)} pictures print under {service}'s {min_dpi} dpi (lowest "
             f"{lowest:.0f} dpi) on PDF pages {', '.join(map(str, pages))}: {UPSCALE_FIX}"))
-    if pixel_art:
+    if squares:
         report.findings.append(Finding(
-            "info", "pixel-art", f"{len(pixel_art)} pictures are pixel art ({pixel_art[0].pixels[0]} px wide, "
+            "info", "pixel-art", f"{len(squares)} pictures are pixel art ({squares[0].pixels[0]} px wide, "
             "printed as crisp squares on purpose, not blurred); for smooth pictures, upscale them "
             "(--upscale MODEL_FILE)"))
 
