@@ -22,6 +22,7 @@ from ..config import MiniGPT5Config, is_finite_number, is_whole_number
 from ..errors import MiniGPT5Error, NoPictureError
 from ..prompts import TrainingSample, chat_message
 from ..tokens import IMAGE_PLACEHOLDER, SpecialIds, add_new_tokens, check_tokenizer
+from .consistency import ConsistencySettings
 from .diffusion import ImageGenerator
 from .generation import DecodingSession, InterleavedResult, SamplingSettings, TokenCallback, check_seeds
 from .llm import build_llm
@@ -293,10 +294,12 @@ class MiniGPT5(nn.Module):
     def render_images(
         self, result: InterleavedResult | torch.Tensor, *, steps: int | None = None, guidance: float | None = None,
         seed: int = 0, height: int | None = None, width: int | None = None,
+        consistency: ConsistencySettings | None = None,
     ) -> list[Image.Image]:
         """Draw every image of `result` through diffusers' StableDiffusionPipeline (prompt embeddings only).
 
-        Image i is seeded with seed + i. None means the model's default; other values are checked
+        Image i is seeded with seed + i; `consistency` (ratio > 0) draws the images as one story whose
+        pictures share their looks (`modeling.consistency`). None means the model's default; other values are checked
         (`check_picture_settings`: sides are multiples of 8 up to MAX_PICTURE_SIDE pixels)."""
         if self.image_generator is None:
             raise MiniGPT5Error(
@@ -313,7 +316,7 @@ class MiniGPT5(nn.Module):
         positive, negative = self.conditioning(result)
         check_seeds(seed, positive.shape[0])
         return self.image_generator.render(positive, negative, steps=steps, guidance=guidance, seed=seed,
-                                           height=height, width=width)
+                                           height=height, width=width, consistency=consistency)
 
     # ---- training inputs --------------------------------------------------------------------------
 
