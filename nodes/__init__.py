@@ -13,6 +13,7 @@ if __name__ == "nodes":
                       "instead (ComfyUI does this when the repository is in custom_nodes/)")
 
 from .conditioning import VokenToConditioning
+from .consistency import ConsistentStoryPages
 from .generate import InterleavedGenerate, MiniGPT5Story
 from .loader import LoadMiniGPT5
 from .save_storybook import SaveStorybook
@@ -23,6 +24,7 @@ NODE_CLASS_MAPPINGS = {
     "VokenToConditioning": VokenToConditioning,
     "MiniGPT5Story": MiniGPT5Story,
     "SaveStorybook": SaveStorybook,
+    "ConsistentStoryPages": ConsistentStoryPages,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -31,6 +33,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "VokenToConditioning": "MiniGPT-5 Vokens to Conditioning",
     "MiniGPT5Story": "MiniGPT-5 Story (N pages)",
     "SaveStorybook": "Save Storybook (HTML + PDF)",
+    "ConsistentStoryPages": "Consistent Story Pages (StoryDiffusion)",
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
