@@ -8,6 +8,7 @@ caption loss only, SD's own text encoder. Sampling goes through diffusers' Stabl
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -237,10 +238,11 @@ class ImageGenerator(nn.Module):
 
     @torch.no_grad()
     def render(
-        self, positive: torch.Tensor, negative: torch.Tensor, *, steps: int, guidance: float, seed: int,
+        self, positive: torch.Tensor, negative: torch.Tensor, *, steps: int, guidance: float,
+        seed: int | Sequence[int],
         height: int, width: int, consistency: ConsistencySettings | None = None,
     ) -> list[Image.Image]:
-        """One picture per row of `positive` (N, 77, D); picture i is seeded with seed + i.
+        """One picture per row of `positive` (N, 77, D); picture i is seeded with seed + i (or seed[i]).
 
         With `consistency` (ratio > 0) the N pictures share their looks (`consistency.consistent_attention`):
         then picture i depends on the whole batch, not only on its own row and seed."""
@@ -248,7 +250,8 @@ class ImageGenerator(nn.Module):
             raise MiniGPT5Error(f"height and width must be multiples of 8, got {height}x{width}")
         n = positive.shape[0]
         device = self.unet.device
-        generators = [torch.Generator(device="cpu").manual_seed(seed + i) for i in range(n)]
+        seeds = [seed + i for i in range(n)] if isinstance(seed, int) else list(seed)
+        generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         latent_shape = (1, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
         latents = torch.cat([torch.randn(latent_shape, generator=g) for g in generators]).to(device, self.unet.dtype)
         with consistent_attention(self.unet, n, consistency or ConsistencySettings()) as clock:

@@ -293,14 +293,15 @@ class MiniGPT5(nn.Module):
 
     def render_images(
         self, result: InterleavedResult | torch.Tensor, *, steps: int | None = None, guidance: float | None = None,
-        seed: int = 0, height: int | None = None, width: int | None = None,
+        seed: int | Sequence[int] = 0, height: int | None = None, width: int | None = None,
         consistency: ConsistencySettings | None = None,
     ) -> list[Image.Image]:
         """Draw every image of `result` through diffusers' StableDiffusionPipeline (prompt embeddings only).
 
-        Image i is seeded with seed + i; `consistency` (ratio > 0) draws the images as one story whose
-        pictures share their looks (`modeling.consistency`). None means the model's default; other values are checked
-        (`check_picture_settings`: sides are multiples of 8 up to MAX_PICTURE_SIDE pixels)."""
+        Image i is seeded with seed + i, or seed[i] given one seed per image. None means the model's default;
+        other values are checked (`check_picture_settings`: sides are multiples of 8 up to MAX_PICTURE_SIDE
+        pixels). `consistency` (ratio > 0) draws the images as one story whose pictures share their looks
+        (`modeling.consistency`): then each image depends on the whole batch."""
         if self.image_generator is None:
             raise MiniGPT5Error(
                 "this model was loaded without an image generator; load a folder with an sd/ subfolder, or pass "
@@ -314,7 +315,13 @@ class MiniGPT5(nn.Module):
         width = diffusion.resolution if width is None else width
         check_picture_settings(steps, guidance, height, width)
         positive, negative = self.conditioning(result)
-        check_seeds(seed, positive.shape[0])
+        if isinstance(seed, int):
+            check_seeds(seed, positive.shape[0])
+        else:
+            if len(seed) != positive.shape[0]:
+                raise MiniGPT5Error(f"{len(seed)} seeds for {positive.shape[0]} images; give one seed per image")
+            for each in seed:
+                check_seeds(each)
         return self.image_generator.render(positive, negative, steps=steps, guidance=guidance, seed=seed,
                                            height=height, width=width, consistency=consistency)
 
