@@ -21,6 +21,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 _PUBLIC = {
+    "ConsistencySettings": ".modeling.consistency",
     "ImageGenerator": ".modeling.diffusion",
     "InterleavedResult": ".modeling.generation",
     "TextSegment": ".modeling.generation",
@@ -38,7 +39,7 @@ _PUBLIC = {
 }
 
 __all__ = [
-    "ImageGenerator", "InterleavedResult", "LossOutput", "MiniGPT5", "MiniGPT5Config", "MiniGPT5Error",
+    "ConsistencySettings", "ImageGenerator", "InterleavedResult", "LossOutput", "MiniGPT5", "MiniGPT5Config", "MiniGPT5Error",
     "NoPictureError", "StoryResult", "TextSegment", "TrainingSample", "VokenSegment", "cc3m_sample",
     "mmdialog_sample", "vist_samples",
 ]
@@ -46,6 +47,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .config import MiniGPT5Config
     from .errors import MiniGPT5Error, NoPictureError
+    from .modeling.consistency import ConsistencySettings
     from .modeling.diffusion import ImageGenerator
     from .modeling.generation import InterleavedResult, TextSegment, VokenSegment
     from .modeling.model import MiniGPT5

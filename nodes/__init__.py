@@ -22,6 +22,7 @@ from ._pack import make_libraries_importable
 make_libraries_importable()
 
 from .conditioning import VokenToConditioning  # noqa: E402  (the node modules import the libraries)
+from .consistency import ConsistentStoryPages  # noqa: E402
 from .generate import InterleavedGenerate, MiniGPT5Story  # noqa: E402
 from .loader import LoadMiniGPT5  # noqa: E402
 from .save_storybook import SaveStorybook  # noqa: E402
@@ -32,6 +33,7 @@ NODE_CLASS_MAPPINGS = {
     "VokenToConditioning": VokenToConditioning,
     "MiniGPT5Story": MiniGPT5Story,
     "SaveStorybook": SaveStorybook,
+    "ConsistentStoryPages": ConsistentStoryPages,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -40,6 +42,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "VokenToConditioning": "MiniGPT-5 Vokens to Conditioning",
     "MiniGPT5Story": "MiniGPT-5 Story (N pages)",
     "SaveStorybook": "Save Storybook (HTML + PDF)",
+    "ConsistentStoryPages": "Consistent Story Pages (StoryDiffusion)",
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--guidance", type=float, metavar="G", help="classifier-free guidance scale (default: the model's)")
     gen.add_argument("--image-size", type=int, metavar="PX", help="picture width and height in pixels "
                                                                   "(default: the model's)")
+    gen.add_argument("--consistency", type=float, metavar="R",
+                     help="draw the pages together so the same characters look alike on every page "
+                          "(StoryDiffusion's consistent self-attention; R = share of the other pages' tokens each "
+                          "page sees, 0..1, 0.5 is the authors' default; costs attention time and memory growing "
+                          "with 1 + R x (pages - 1); default: 0, off, each page drawn on its own)")
     gen.add_argument("--quantize", choices=QUANTIZE_TIERS,
                      help="load the language model in 8 (int8) or 4 (nf4) bits, from the same model folder, so the "
                           "7B model fits a smaller GPU (GPU memory per tier: docs/models.md, 'Memory tiers'; needs "
@@ -190,7 +195,7 @@ def _check_combination(args: argparse.Namespace) -> None:
             if getattr(args, name) is not None:
                 raise StorybookError(f"--{name.replace('_', '-')} goes with --vist")
     if args.manifest is not None or args.vist is not None:
-        for name in ("prompt", "pages", "seed", "steps", "guidance", "image_size", "sd", "quantize"):
+        for name in ("prompt", "pages", "seed", "steps", "guidance", "image_size", "sd", "quantize", "consistency"):
             if getattr(args, name) is not None:
                 raise StorybookError(f"--{name.replace('_', '-')} is for generating a story (--model)")
 
@@ -204,6 +209,10 @@ def _check_generation_numbers(args: argparse.Namespace) -> None:
     if pages < 1:
         raise StorybookError(f"--pages must be at least 1, got {pages}")
     check_seeds(DEFAULT_SEED if args.seed is None else args.seed, pages, "--seed")
+    if args.consistency is not None:
+        from minigpt5_core import ConsistencySettings
+
+        ConsistencySettings(ratio=args.consistency).validate()
     check_drawing_options(args.steps, args.guidance, args.image_size)
 
 
@@ -221,7 +230,7 @@ def _source(args: argparse.Namespace, manifest: Story | None) -> StoryInput:
                           pages=args.pages if args.pages is not None else DEFAULT_PAGES,
                           seed=args.seed if args.seed is not None else DEFAULT_SEED,
                           steps=args.steps, guidance=args.guidance, image_size=args.image_size, progress=True,
-                          sd=args.sd, quantize=args.quantize or "none")
+                          sd=args.sd, quantize=args.quantize or "none", consistency=args.consistency or 0.0)
 
 
 def _print_result(result: BookResult, as_json: bool) -> None:

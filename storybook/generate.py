@@ -97,11 +97,26 @@ def draw(model, vokens, seed: int, settings: SamplerSettings):
                                height=settings.image_size, width=settings.image_size)[0]
 
 
+def draw_together(model, vokens, seeds: list[int], settings: SamplerSettings, consistency: float):
+    """All pages' pictures (pages, num_vokens, hidden) in ONE batch with StoryDiffusion's consistent
+    self-attention at ratio `consistency`: each picture depends on every page's features and seed, so a redraw
+    draws the whole batch again (`storybook.redraw`). The sample of shared tokens has a fixed seed (the page
+    seeds vary the pictures), so the same seeds repeat the same pictures."""
+    from minigpt5_core import ConsistencySettings
+
+    return model.render_images(vokens, seed=seeds, steps=settings.steps, guidance=settings.guidance,
+                               height=settings.image_size, width=settings.image_size,
+                               consistency=ConsistencySettings(ratio=consistency))
+
+
 def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int, title: str | None = None,
                    author: str = "MiniGPT-5", steps: int | None = None, guidance: float | None = None,
                    image_size: int | None = None, progress: bool = False,
-                   sd: str | Path | None = None, quantize: str = "none") -> StoryInput:
+                   sd: str | Path | None = None, quantize: str = "none", consistency: float = 0.0) -> StoryInput:
     """Continue `prompt` for `pages` pages; page i's picture is drawn with seed `seed + i`.
+
+    `consistency` > 0 draws the pages together so that they share their looks (`draw_together`); 0 draws
+    each page on its own, as before.
 
     `sd` is the Stable Diffusion to draw with when the model folder has no sd/ (or to replace it): a local
     diffusers folder or one original-layout checkpoint file such as v2-1_512-ema-pruned.safetensors.
@@ -130,14 +145,19 @@ def generate_story(model_dir: str | Path, prompt: str, *, pages: int, seed: int,
             story = model.story(prompt, pages=pages, seed=seed, on_token=lambda *_: bar.update())
         settings = sampler_settings(model, steps, guidance, image_size)
         vokens = story.vokens  # (pages, 8, H), built once
-        pictures = [draw(model, vokens[i:i + 1], seed + i, settings)
-                    for i in tqdm(range(len(vokens)), desc="drawing", unit="page", disable=None if progress else True)]
+        if consistency > 0:
+            pictures = draw_together(model, vokens, [seed + i for i in range(len(vokens))], settings, consistency)
+        else:
+            pictures = [draw(model, vokens[i:i + 1], seed + i, settings)
+                        for i in tqdm(range(len(vokens)), desc="drawing", unit="page",
+                                      disable=None if progress else True)]
         texts = [text.strip() for text in story.texts]
         features = list(vokens.float().cpu().numpy())
     except MiniGPT5Error as e:
         raise StorybookError(str(e)) from e
     info = ModelInfo(name=model_dir.name, checkpoint_hash=checkpoint_hash(model_dir), steps=settings.steps,
-                     guidance=settings.guidance, image_size=settings.image_size)
+                     guidance=settings.guidance, image_size=settings.image_size,
+                     consistency=float(consistency) if consistency > 0 else None)
     # The cover shows page 1's picture, so the default title is page 1's opening sentence (not the prompt,
     # which the model continues rather than draws).
     return story_from_pages(texts, pictures, title=title or title_from(texts[0]) or title_from(prompt) or "A story",

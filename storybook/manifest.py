@@ -50,6 +50,8 @@ class ModelInfo:
     steps: int | None = None
     guidance: float | None = None
     image_size: int | None = None  # picture width and height in pixels
+    # StoryDiffusion consistency ratio the pages were drawn with, together in one batch (None: each on its own)
+    consistency: float | None = None
 
 
 @dataclass
@@ -130,6 +132,8 @@ def story_to_dict(story: Story) -> dict[str, Any]:
         m = story.model
         model = {"name": m.name, "checkpoint_hash": m.checkpoint_hash, "sampler": m.sampler,
                  "steps": m.steps, "guidance": m.guidance, "image_size": m.image_size}
+        if m.consistency is not None:  # written only when used: books drawn page by page keep their story.json
+            model["consistency"] = m.consistency
     return {
         "schema": SCHEMA_VERSION,
         "title": story.title,
@@ -238,7 +242,8 @@ def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
     if data is None:
         return None
     _expect(data, dict, where, "an object or null")
-    _check_keys(data, ("name", "checkpoint_hash", "sampler", "steps", "guidance", "image_size"), ("name",), where)
+    _check_keys(data, ("name", "checkpoint_hash", "sampler", "steps", "guidance", "image_size", "consistency"),
+                ("name",), where)
     return ModelInfo(
         name=_text(data["name"], f"{where}: field 'name'"),
         checkpoint_hash=_expect(data.get("checkpoint_hash"), str, f"{where}: field 'checkpoint_hash'",
@@ -249,6 +254,8 @@ def _model_from_dict(data: Any, where: str) -> ModelInfo | None:
                          optional=True),
         image_size=_expect(data.get("image_size"), int, f"{where}: field 'image_size'", "an integer or null",
                            optional=True),
+        consistency=_expect(data.get("consistency"), (int, float), f"{where}: field 'consistency'",
+                            "a number or null", optional=True),
     )
 
 

@@ -5,7 +5,9 @@ and the sampler settings; with those, a picture is `MiniGPT5.render_images(featu
 through the same call as `make` (`storybook.generate.draw`), so the original seed gives back the original
 picture and another seed gives a new one in seconds. Only the pictures of the pages asked for change: the
 others are copied byte for byte, and the whole book (story.json, HTML, PDF, exports) is rewritten in a
-temporary folder that replaces BOOK only when complete.
+temporary folder that replaces BOOK only when complete. A book drawn with consistency (all pages in one batch,
+sharing their looks) is drawn again as that batch, the redrawn pages with their new seeds beside the others'
+recorded ones; only the redrawn pages' pictures are kept.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from pathlib import Path
 
 from storybook.book import BookResult, from_manifest, write_book
 from storybook.errors import StorybookError
-from storybook.generate import check_drawing_options, checkpoint_hash, default_model_dir, draw, load_model, \
-    sampler_settings
+from storybook.generate import (check_drawing_options, checkpoint_hash, default_model_dir, draw, draw_together,
+                                load_model, sampler_settings)
 from storybook.manifest import MANIFEST_NAME, Story, now_iso
 from storybook.options import BookOptions
 from storybook.outdir import editing
@@ -52,6 +54,23 @@ def check_same_model(story: Story, folder: Path, model_dir: Path) -> None:
             f"{folder} was drawn with model {story.model.name!r} ({_short(story.model.checkpoint_hash)}), but "
             f"{model_dir} is a different model ({_short(fingerprint)}); pass --model with the folder the book "
             "was drawn with")
+
+
+def _redraw_together(source, folder: Path, new_seeds: dict[int, int], model, settings, consistency: float):
+    """Every page's picture of a book drawn with consistency, in one batch again: the redrawn pages with their
+    new seeds beside the others' recorded seeds, so they share the others' looks (the others' new pictures
+    are dropped: their files stay byte for byte)."""
+    import torch
+
+    story = source.story
+    missing = [i + 1 for i, page in enumerate(story.pages) if not page.features or page.seed is None]
+    if missing:
+        raise StorybookError(f"{folder} was drawn with consistency {consistency:g} (all pages together), but page "
+                             f"{missing[0]} has no recorded voken features or seed, so the batch cannot be drawn "
+                             "again; redraw needs every page's features and seed")
+    vokens = torch.stack([torch.from_numpy(source.features[page.features]) for page in story.pages])
+    seeds = [new_seeds.get(i + 1, page.seed) for i, page in enumerate(story.pages)]
+    return draw_together(model, vokens, seeds, settings, consistency)
 
 
 def redraw_book(book: str | Path, pages: Sequence[int], *, seed: int | None = None, steps: int | None = None,
@@ -102,11 +121,17 @@ def _redraw(folder: Path, pages: Sequence[int], seed: int | None, steps: int | N
         model = load_model(model_dir, sd)
         settings = sampler_settings(model, story.model.steps if steps is None else steps,
                                     story.model.guidance if guidance is None else guidance, story.model.image_size)
-        for offset, number in enumerate(pages):
+        new_seeds = {number: seed + offset if seed is not None else secrets.randbelow(2**31)
+                     for offset, number in enumerate(pages)}
+        if story.model.consistency:
+            pictures = _redraw_together(source, folder, new_seeds, model, settings, story.model.consistency)
+        for number, new_seed in new_seeds.items():
             page = story.pages[number - 1]
-            new_seed = seed + offset if seed is not None else secrets.randbelow(2**31)
-            vokens = torch.from_numpy(source.features[page.features]).unsqueeze(0)
-            picture = draw(model, vokens, new_seed, settings)
+            if story.model.consistency:
+                picture = pictures[number - 1]
+            else:
+                vokens = torch.from_numpy(source.features[page.features]).unsqueeze(0)
+                picture = draw(model, vokens, new_seed, settings)
             source.images[page.image] = picture if upscaler is None else upscaler.upscale(picture)
             page.provenance.setdefault("redraws", []).append(
                 {"seed": new_seed, "previous_seed": page.seed, "steps": settings.steps,

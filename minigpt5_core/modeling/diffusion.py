@@ -8,6 +8,7 @@ caption loss only, SD's own text encoder. Sampling goes through diffusers' Stabl
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, PreTraine
 
 from ..config import DiffusionConfig
 from ..errors import MiniGPT5Error
+from .consistency import ConsistencySettings, consistent_attention
 from .quantize import blaming_bitsandbytes
 from .vision import to_rgb
 
@@ -239,23 +241,29 @@ class ImageGenerator(nn.Module):
 
     @torch.no_grad()
     def render(
-        self, positive: torch.Tensor, negative: torch.Tensor, *, steps: int, guidance: float, seed: int,
-        height: int, width: int,
+        self, positive: torch.Tensor, negative: torch.Tensor, *, steps: int, guidance: float,
+        seed: int | Sequence[int],
+        height: int, width: int, consistency: ConsistencySettings | None = None,
     ) -> list[Image.Image]:
-        """One picture per row of `positive` (N, 77, D); picture i is seeded with seed + i."""
+        """One picture per row of `positive` (N, 77, D); picture i is seeded with seed + i (or seed[i]).
+
+        With `consistency` (ratio > 0) the N pictures share their looks (`consistency.consistent_attention`):
+        then picture i depends on the whole batch, not only on its own row and seed."""
         if height % 8 or width % 8:
             raise MiniGPT5Error(f"height and width must be multiples of 8, got {height}x{width}")
         n = positive.shape[0]
         device = self.unet.device
-        generators = [torch.Generator(device="cpu").manual_seed(seed + i) for i in range(n)]
+        seeds = [seed + i for i in range(n)] if isinstance(seed, int) else list(seed)
+        generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         latent_shape = (1, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
         latents = torch.cat([torch.randn(latent_shape, generator=g) for g in generators]).to(device, self.unet.dtype)
-        result = self.pipeline()(
-            prompt_embeds=positive.to(device, self.unet.dtype),
-            negative_prompt_embeds=negative.expand(n, -1, -1).to(device, self.unet.dtype),
-            num_inference_steps=steps, guidance_scale=guidance, height=height, width=width,
-            latents=latents, output_type="pil",
-        )
+        with consistent_attention(self.unet, n, consistency or ConsistencySettings()) as clock:
+            result = self.pipeline()(
+                prompt_embeds=positive.to(device, self.unet.dtype),
+                negative_prompt_embeds=negative.expand(n, -1, -1).to(device, self.unet.dtype),
+                num_inference_steps=steps, guidance_scale=guidance, height=height, width=width,
+                latents=latents, output_type="pil", callback_on_step_end=clock and clock.on_step_end,
+            )
         return list(result.images)
 
     @property

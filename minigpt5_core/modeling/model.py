@@ -21,6 +21,7 @@ from ..config import MiniGPT5Config, is_finite_number, is_whole_number
 from ..errors import MiniGPT5Error, NoPictureError
 from ..prompts import TrainingSample, chat_message
 from ..tokens import IMAGE_PLACEHOLDER, SpecialIds, add_new_tokens, check_tokenizer
+from .consistency import ConsistencySettings
 from .diffusion import ImageGenerator
 from .generation import DecodingSession, InterleavedResult, SamplingSettings, TokenCallback, check_seeds
 from .llm import add_adapter, build_llm, merge_adapter
@@ -307,12 +308,15 @@ class MiniGPT5(PretrainedMixin, nn.Module):
 
     def render_images(
         self, result: InterleavedResult | torch.Tensor, *, steps: int | None = None, guidance: float | None = None,
-        seed: int = 0, height: int | None = None, width: int | None = None,
+        seed: int | Sequence[int] = 0, height: int | None = None, width: int | None = None,
+        consistency: ConsistencySettings | None = None,
     ) -> list[Image.Image]:
         """Draw every image of `result` through diffusers' StableDiffusionPipeline (prompt embeddings only).
 
-        Image i is seeded with seed + i. None means the model's default; other values are checked
-        (`check_picture_settings`: sides are multiples of 8 up to MAX_PICTURE_SIDE pixels)."""
+        Image i is seeded with seed + i, or seed[i] given one seed per image. None means the model's default;
+        other values are checked (`check_picture_settings`: sides are multiples of 8 up to MAX_PICTURE_SIDE
+        pixels). `consistency` (ratio > 0) draws the images as one story whose pictures share their looks
+        (`modeling.consistency`): then each image depends on the whole batch."""
         if self.image_generator is None:
             raise MiniGPT5Error(
                 "this model was loaded without an image generator; load a folder with an sd/ subfolder, or pass "
@@ -326,9 +330,15 @@ class MiniGPT5(PretrainedMixin, nn.Module):
         width = diffusion.resolution if width is None else width
         check_picture_settings(steps, guidance, height, width)
         positive, negative = self.conditioning(result)
-        check_seeds(seed, positive.shape[0])
+        if isinstance(seed, int):
+            check_seeds(seed, positive.shape[0])
+        else:
+            if len(seed) != positive.shape[0]:
+                raise MiniGPT5Error(f"{len(seed)} seeds for {positive.shape[0]} images; give one seed per image")
+            for each in seed:
+                check_seeds(each)
         return self.image_generator.render(positive, negative, steps=steps, guidance=guidance, seed=seed,
-                                           height=height, width=width)
+                                           height=height, width=width, consistency=consistency)
 
     # ---- training inputs --------------------------------------------------------------------------
 

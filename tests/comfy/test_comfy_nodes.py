@@ -36,6 +36,8 @@ OUR_NODES = {
         {"images": "IMAGE", "pages": "STRING", "title": "STRING", "filename_prefix": "STRING", "size": "COMBO",
          "layout": "COMBO"},
         {"author": "STRING", "interleaved": "INTERLEAVED"}, ("STRING",)),
+    "ConsistentStoryPages": ({"model": "MODEL", "ratio": "FLOAT", "start_step": "INT", "end_step": "INT",
+                              "sample_seed": "INT"}, {}, ("MODEL",)),
 }
 
 
