@@ -36,7 +36,7 @@ from storybook.pictures import backdrop_path, write_backdrop
 from storybook.preflight import Finding, PreflightReport, check_rendered, check_sources
 from storybook.preflight_targets import check_fonts, check_target
 from storybook.print_files import write_print_files
-from storybook.render_html import HTML_NAME, write_html
+from storybook.render_html import HTML_NAME, printable, write_html
 from storybook.render_pdf import PDF_NAME, PdfUnavailable, layout_pdf, write_pdf
 
 ImageSource = Union[Path, Image.Image]
@@ -157,10 +157,11 @@ def _user_fonts(source: StoryInput, options: BookOptions) -> dict[str, Path]:
 
 
 def book_texts(story: Story, options: BookOptions) -> dict[str, str]:
-    """Every text the book prints, by where it prints ("cover", "page 3"): what the fonts must cover."""
+    """Every text the book prints, by where it prints ("cover", "page 3"): what the fonts must cover. Only what
+    is printed: the characters `printable` drops (control characters, noncharacters) need no glyph."""
     texts = {"cover": f"{story.title} {story.author}"} if options.cover else {}
     texts.update({f"page {number}": page.text for number, page in enumerate(story.pages, start=1)})
-    return texts
+    return {where: printable(text) for where, text in texts.items()}
 
 
 def write_book(source: StoryInput, out: str | os.PathLike, options: BookOptions = BookOptions(), *,
