@@ -21,12 +21,16 @@ warning of those libraries (and of these loggers) still reaches the user. Instal
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # logger name -> words that only the unwanted notice of that logger contains
 NOT_THE_USERS_BUSINESS: dict[str, tuple[str, ...]] = {
     "transformers.utils.import_utils": ("requires torchvision (not installed); falling back to",),
     "bitsandbytes.backends.cpu.ops": ("Failed to load CPU gemm_4bit_forward from kernels-community",),
     "bitsandbytes.autograd._functions": ("inputs will be cast from",),
+    # our commands run the Hub offline (minigpt5_core.cli), so kernels says it skips a check nobody asked for
+    "kernels._internals.hf_hub": ("Skipping publisher trust check for",),
 }
 
 
@@ -48,3 +52,19 @@ def drop_library_notices() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropNotices) for f in logger.filters):
             logger.addFilter(DropNotices(phrases))
+
+
+@contextmanager
+def no_loading_bars() -> Iterator[None]:
+    """Around a transformers `from_pretrained` of a small part (the SD text encoder): transformers draws a
+    "Loading weights" bar for every model it loads, into a log file too, where the user gets our own progress.
+    Scoped: the bar's global switch is put back as it was."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

@@ -20,6 +20,7 @@ from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, PreTraine
 
 from ..config import DiffusionConfig
 from ..errors import MiniGPT5Error
+from ..notices import no_loading_bars
 from .consistency import ConsistencySettings, consistent_attention
 from .quantize import blaming_bitsandbytes
 from .vision import to_rgb
@@ -101,7 +102,8 @@ class ImageGenerator(nn.Module):
         scheduler = DDIMScheduler.from_pretrained(folder / "scheduler", local_files_only=True)
         text_encoder = tokenizer = None
         if with_text_encoder and (folder / "text_encoder").is_dir():
-            text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True)
+            with no_loading_bars():
+                text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True)
             tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
         return cls(unet, vae, scheduler, text_encoder, tokenizer)
 

@@ -39,3 +39,14 @@ def test_the_torchvision_fallback_notice_of_transformers_does_not_reach_the_user
 def test_other_warnings_of_the_same_logger_still_reach_the_user(transformers_log):
     logging.getLogger("transformers.utils.import_utils").warning("a real problem")
     assert transformers_log == ["a real problem"]
+
+
+def test_a_small_model_loads_without_transformers_bar_and_the_switch_is_put_back():
+    from transformers.utils import logging as hf_logging
+
+    from minigpt5_core.notices import no_loading_bars
+
+    assert hf_logging.is_progress_bar_enabled()
+    with no_loading_bars():
+        assert not hf_logging.is_progress_bar_enabled()
+    assert hf_logging.is_progress_bar_enabled()
