@@ -18,6 +18,7 @@ from storybook.manifest import Story
 from storybook.options import BookOptions
 from storybook.pictures import WHITE, PictureLook, pixel_art
 from storybook.render_html import generator, template_environment
+from storybook.pagesize import MM_PER_UNIT
 from storybook.targets import MM_PER_INCH, spine_in
 
 COVER_NAME = "cover.pdf"
@@ -82,7 +83,7 @@ class CoverWrap:
     @property
     def spine_pt(self) -> float:
         """The spine line's size: 70% of the space between the clearances, at most 14 pt."""
-        return round(min(14.0, 0.7 * self.spine_text_mm / MM_PER_INCH * 72), 2)
+        return round(min(14.0, 0.7 * self.spine_text_mm / MM_PER_UNIT["pt"]), 2)
 
 
 def cover_wrap(options: BookOptions, page_count: int) -> CoverWrap:

@@ -20,8 +20,8 @@ from storybook.fitting import Fit, frame_key
 from storybook.fonts import FONT_FOLDER, LICENCE, faces, font_families
 from storybook.manifest import Story
 from storybook.options import BookOptions
-from storybook.pictures import PictureLook
-from storybook.pictures import backdrop_path
+from storybook.pagesize import MM_PER_UNIT
+from storybook.pictures import PictureLook, backdrop_path
 from storybook.render_html import band_picture_height, object_position, picture_styles, printable, template_environment
 
 EPUB_NAME = "storybook.epub"
@@ -85,7 +85,7 @@ def write_epub(story: Story, folder: Path, options: BookOptions, looks: dict[str
         book.add_metadata(None, "meta", value, {"property": prop})
     css = environment.get_template("epub.css.j2").render(
         fonts=faces(options.fonts), font_folder=FONT_FOLDER, font_families=font_families(options.fonts),
-        font_px=round(geometry.font_pt / 72 * 25.4 * px_per_mm, 1),
+        font_px=round(geometry.font_pt * MM_PER_UNIT["pt"] * px_per_mm, 1),
         margin=round(geometry.margin_mm * px_per_mm))
     book.add_item(epub.EpubItem(uid="style", file_name="book.css", media_type="text/css", content=css.encode()))
     for number, face in enumerate(faces(options.fonts)):

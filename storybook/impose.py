@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storybook.pagesize import PRESETS
-from storybook.targets import HOME_PAPERS, MM_PER_INCH
+from storybook.pagesize import MM_PER_UNIT, PRESETS
+from storybook.targets import HOME_PAPERS
 
 BOOKLET_NAME = "booklet.pdf"
-PT_PER_MM = 72 / MM_PER_INCH
+PT_PER_MM = 1 / MM_PER_UNIT["pt"]
 
 
 def booklet_order(page_count: int) -> list[tuple[int | None, int | None]]:

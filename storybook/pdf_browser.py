@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from storybook.errors import StorybookError
-from storybook.pagesize import PageGeometry
+from storybook.pagesize import MM_PER_UNIT, PageGeometry
 
 # Names of Chromium-family browsers on PATH (Linux packages, Homebrew, scoop, ...), most common first.
 BROWSER_COMMANDS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome",
@@ -93,7 +93,7 @@ def check_printed(pdf: Path, g: PageGeometry, pages: int, browser: Path) -> None
     except (pypdfium2.PdfiumError, OSError) as e:
         raise BrowserPrintFailed(f"{browser} wrote no readable PDF ({e})") from None
     try:
-        sizes = [(page.get_width() * 25.4 / 72, page.get_height() * 25.4 / 72) for page in document]
+        sizes = [(page.get_width() * MM_PER_UNIT["pt"], page.get_height() * MM_PER_UNIT["pt"]) for page in document]
     finally:
         document.close()
     wrong = next((s for s in sizes if abs(s[0] - want[0]) > SIZE_TOLERANCE_MM

@@ -22,7 +22,7 @@ from storybook.fonts import FONT_FOLDER, faces, font_families
 from storybook.layouts import PHOTO_ROWS_PER_SHEET
 from storybook.manifest import Page, Story
 from storybook.options import BookOptions
-from storybook.pagesize import PageGeometry
+from storybook.pagesize import MM_PER_UNIT, PageGeometry
 from storybook.pictures import WHITE, PictureLook, backdrop_path, pixel_art
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -89,7 +89,7 @@ def frame_sizes(g: PageGeometry) -> dict[str, float]:
     safe_h = g.height_mm - 2 * m
     gap = 0.04 * safe_h
     photo_gap = 0.03 * safe_h
-    band_padding = 0.35 * g.font_pt * 25.4 / 72
+    band_padding = 0.35 * g.font_pt * MM_PER_UNIT["pt"]
     sizes = {
         "left": m, "top": m, "width": g.width_mm - 2 * m,
         # The page number's box sits on the safe zone's edge (a print target's) or near the trim (screen).

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pypdf
-import pytest
 import torch
 from PIL import Image
 
