@@ -3,9 +3,10 @@
     .venv/bin/python bench/train_memory.py [--stage 2]
 
 Modes: bf16 DDP (every GPU holds the whole model: the official four 48 GB cards), FSDP on 2, 4 and 8 GPUs
-(accelerate's FSDP plugin: parameters, gradients and AdamW states sharded across the GPUs, one decoder layer
-gathered at a time and the next prefetched), and nf4 (QLoRA, `quantize: nf4`: the LLM's decoder layers in 4 bits on
-one GPU).
+(accelerate's FSDP2 plugin as the trainer uses it, `train/sharding.py`: parameters, gradients and AdamW states
+sharded across the GPUs, one decoder layer gathered at a time and the next prefetched, the root unit (embeddings,
+lm_head, Q-Former, mapper) gathered for the whole step, SD's UNet and VAE whole on every GPU), and nf4 (QLoRA,
+`quantize: nf4`: the LLM's decoder layers in 4 bits on one GPU).
 
 Computed, not guessed, as bench/memory_tiers.py does: the parameter count of every part from the real modules built
 on the meta device, the trainable set from the real stage configuration (`train.stages.trainable_parameters`:
@@ -70,9 +71,12 @@ def mode_rows(counts: Counts, nf4_bytes_per_param: float) -> list[tuple[str, int
     state = TRAINABLE_BYTES * counts.trained
     layer = FP16 * parts["llm_layers"] / counts.num_layers  # one decoder layer, gathered in bf16
     rows = [("bf16 DDP", 1, frozen_bf16, frozen_bf16 + state + fixed)]
+    sd_whole = FP16 * (sd["unet"] + sd["vae"])  # left out of the sharding (`sharding.keep_whole`)
+    root = FP16 * (parts["llm_embeddings"] + parts["qformer"] + parts["mapper"])  # the root unit, gathered
     for gpus in FSDP_GPUS:
-        sharded = (frozen_bf16 + state) / gpus
-        rows.append((f"FSDP {gpus} GPUs", gpus, frozen_bf16 / gpus, sharded + 2 * layer + fixed))  # + prefetch
+        frozen = (frozen_bf16 - sd_whole) / gpus + sd_whole
+        sharded = frozen + state / gpus
+        rows.append((f"FSDP {gpus} GPUs", gpus, frozen, sharded + root + 2 * layer + fixed))  # + prefetched layer
     frozen_nf4 = frozen_bf16 - (FP16 - nf4_bytes_per_param) * parts["llm_layers"]
     rows.append(("nf4 (QLoRA)", 1, frozen_nf4, frozen_nf4 + state + fixed))
     return rows

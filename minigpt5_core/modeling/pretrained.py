@@ -94,13 +94,19 @@ class PretrainedMixin:
     """Saving and loading of a model made of the parts in PARTS, with `config`, `tokenizer`, `adapter_stage`
     and `wrap_adapter(stage)`; the class is built as `cls(config, tokenizer, image_generator)`."""
 
-    def save_pretrained(self, folder: str | Path, *, max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> None:
+    def save_pretrained(self, folder: str | Path, *, max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+                        state: Mapping[str, torch.Tensor] | None = None) -> None:
         """Write config.json, the weights (sharded above `max_shard_bytes`), tokenizer/ and (if present) sd/ into
-        `folder`, atomically: a reader never sees a half-written model."""
+        `folder`, atomically: a reader never sees a half-written model.
+
+        `state` replaces the model's own tensors (`model_state`) when this process holds only shards of them: a
+        model sharded by FSDP is saved from its gathered full state dict."""
 
         def fill(staging: Path) -> None:
             write_config(staging, self.config, self.adapter_stage)
-            write_weights(model_state(self).items(), staging, max_shard_bytes)
+            tensors = model_state(self) if state is None else {
+                k: v for k, v in state.items() if not k.startswith("image_generator.")}
+            write_weights(tensors.items(), staging, max_shard_bytes)
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(staging / TOKENIZER_DIR)
             if self.image_generator is not None:

@@ -16,8 +16,9 @@ Without a GPU, `accelerate launch --multi_gpu --num_processes N` runs N CPU proc
 accelerate 1.15's `launch --cpu --num_processes N` starts ONE process unless it is given an MPI hostfile.
 
 `quantize: "nf4"` (QLoRA) holds the frozen LLM in 4 bits (bitsandbytes) and trains the LoRA adapters, the token
-rows and the mapper over it: stage 2 of the 7B model on one 24 GB card (`quantized`, docs/scaling.md). FSDP
-launches are refused until the trainer is verified under them (its checkpoints are whole models).
+rows and the mapper over it: stage 2 of the 7B model on one 24 GB card (`quantized`, docs/scaling.md).
+`accelerate launch --use_fsdp --fsdp_version 2 --fsdp_auto_wrap_policy TRANSFORMER_BASED_WRAP ...` shards the
+whole model, frozen parts included, across the processes (`sharding`, docs/scaling.md).
 
 Every sample's randomness (CFG dropout, diffusion noise and timestep, LoRA dropout, CC3M chat wrapping)
 is drawn from seeds made of (seed, step, rank), and the data stream's position is saved with each
@@ -28,6 +29,7 @@ Output folder:
     data_report.json              records read and skipped per data source, by reason
     checkpoints/step-N/model/     our safetensors model folder without the frozen image generator (sd/)
     checkpoints/step-N/           + optimiser, scheduler and RNG state (accelerate's save_state) + trainer_state.json
+                                  (under FSDP also accelerate's sharded model/optimizer copies, which resume reads)
     final/                        the trained model folder
 
 A run that seems stuck: `kill -USR1 <pid>` makes that process print every thread's stack to stderr.
@@ -62,6 +64,8 @@ from ..errors import MiniGPT5Error
 from ..modeling.quantize import check_quantize
 from ..modeling.model import MiniGPT5
 from .quantized import QuantizedBase
+from .sharding import (check_sharding, full_state, full_tensor, is_sharded, keep_whole, no_split_modules,
+                       parameters_held)
 
 MODEL_DIR = "model"
 OPTIMIZER_FIELDS = tuple(f.name for f in dataclasses.fields(OptimizerConfig))
@@ -144,12 +148,15 @@ class TrainConfig:
 
 
 class LossModule(nn.Module):
-    """`forward` = `compute_losses`, so that DDP (which hooks `forward`) synchronises the gradients."""
+    """`forward` = `compute_losses`, so that DDP and FSDP (which hook `forward`) synchronise the gradients and
+    gather the shards. `_no_split_modules` names the LLM's and the vision tower's layers for FSDP's
+    TRANSFORMER_BASED_WRAP."""
 
     def __init__(self, model: MiniGPT5, stage: int):
         super().__init__()
         self.model = model
         self.stage = stage
+        self._no_split_modules = no_split_modules(model.llm, model.encoder)
 
     def forward(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         out = compute_losses(self.model, batch, self.stage, generator)
@@ -188,12 +195,13 @@ def read_data(cfg: TrainConfig) -> tuple[list, ReadReport, list[ReadReport]]:
 
 
 def weights_digest(model: nn.Module) -> str:
-    """sha256 of every trainable tensor: equal on all ranks when DDP kept them in step."""
+    """sha256 of every trainable tensor: equal on all ranks when DDP kept them in step. Under FSDP each tensor is
+    gathered whole first, so every rank must call it."""
     h = hashlib.sha256()
     for name, p in sorted(model.named_parameters()):
         if p.requires_grad:
             h.update(name.encode())
-            h.update(p.detach().float().cpu().numpy().tobytes())
+            h.update(full_tensor(p.detach()).float().cpu().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -205,17 +213,14 @@ def _latest_checkpoint(output: Path) -> Path | None:
 def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     """Run the configured training; returns the folder of the final model."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedType, set_seed
+    from accelerate.utils import set_seed
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     output = Path(cfg.output_dir)
     # Without a GPU, cpu=True lets accelerate see a torchrun-style launch as multi-CPU DDP (gloo).
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
-    if accelerator.distributed_type == DistributedType.FSDP:
-        raise MiniGPT5Error("this trainer saves and resumes whole, unsharded models and is not verified under FSDP "
-                            "yet; launch it without --use_fsdp (DDP), or on one 24 GB card with quantize: nf4 "
-                            "(docs/scaling.md)")
+    check_sharding(accelerator, cfg.quantize)
     rank, world = accelerator.process_index, accelerator.num_processes
     per_step = cfg.per_device_batch_size * world
     if cfg.effective_batch_size % per_step:
@@ -248,9 +253,10 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     wrapper = LossModule(model, cfg.stage)
     # The scheduler is stepped by hand once per optimiser step (accelerate's wrapper would step it once
     # per process), and checkpointed as a custom object.
+    keep_whole(accelerator, wrapper, model.image_generator)
     wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
     accelerator.register_for_checkpointing(scheduler)
-    _register_model_layout_hooks(accelerator, model, base)
+    _register_model_layout_hooks(accelerator, wrapper, model, base)
 
     step = 0
     if resume:
@@ -264,6 +270,7 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
         step = state["step"]
         stream.seek(state["cursors"][rank])
 
+    held = _gather_objects(accelerator, parameters_held(model))
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         if step:
@@ -272,6 +279,7 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
         for r in reports:
             print(r.summary(), file=sys.stderr)
         _log(output, {"event": "start", "step": step, "total_steps": total_steps, "processes": world,
+                      "sharded": is_sharded(accelerator), "parameters_per_process": held,
                       "accumulation": accumulation, "effective_batch_size": cfg.effective_batch_size,
                       "samples": len(specs), "stage": cfg.stage, "resumed_from": resume and str(step),
                       "optimiser": dataclasses.asdict(opt), "mixed_precision": cfg.mixed_precision,
@@ -313,9 +321,10 @@ def train(cfg: TrainConfig, *, resume: str | None = None) -> Path:
     digests = _gather_objects(accelerator, weights_digest(model))
     skipped = _gather_objects(accelerator, decode_report.to_dict())
     final = output / "final"
+    state = full_state(accelerator, wrapper, prefix="model.")
     if accelerator.is_main_process:
         with base.full_precision() if base else contextlib.nullcontext():
-            model.save_pretrained(final)
+            model.save_pretrained(final, state=state)
         _log(output, {"event": "end", "step": step, "weights_digest": digests,
                       "decode_skipped": [s["skipped"] for s in skipped],
                       **({"frozen_digest": base.frozen_digest()} if base else {})})
@@ -382,22 +391,28 @@ def _log(output: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def _register_model_layout_hooks(accelerator, model: MiniGPT5, base: QuantizedBase | None) -> None:
+def _register_model_layout_hooks(accelerator, wrapper: nn.Module, model: MiniGPT5,
+                                 base: QuantizedBase | None) -> None:
     """Checkpoints hold the model in OUR safetensors layout (`model/`), not accelerate's own file; a quantized
-    base is saved as its original weights and not loaded back (it is frozen: the run quantized it already)."""
+    base is saved as its original weights and not loaded back (it is frozen: the run quantized it already).
+    Under FSDP the `model/` folder is written from the gathered state, and resuming reads accelerate's sharded
+    copy instead (`sharding`)."""
 
     def save_hook(models, weights, output_dir):
+        state = full_state(accelerator, wrapper, prefix="model.")
         if accelerator.is_main_process:
             # The frozen image generator is not copied into every checkpoint (SD is 5 GB); `final/` has it.
             generator, model.image_generator = model.image_generator, None
             try:
                 with base.full_precision() if base else contextlib.nullcontext():
-                    model.save_pretrained(Path(output_dir) / MODEL_DIR)
+                    model.save_pretrained(Path(output_dir) / MODEL_DIR, state=state)
             finally:
                 model.image_generator = generator
         weights.clear()  # accelerate writes no second copy of the weights
 
     def load_hook(models, input_dir):
+        if is_sharded(accelerator):
+            return  # accelerate has loaded each process's shard from its own sharded copy
         from ..io.weights import open_shards
         from ..layout import weight_files
 

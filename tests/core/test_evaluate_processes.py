@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launch import ROOT, accelerate_launch, launch_env
 from test_evaluate_metrics import write_tiny_clip, write_tiny_inception
 
 from minigpt5_core import MiniGPT5
@@ -19,7 +17,6 @@ from minigpt5_core.evaluate.protocols import main
 from minigpt5_core.evaluate.runs import share
 from minigpt5_core.shapes import ShapesWorld
 
-ROOT = Path(__file__).resolve().parents[2]
 STORIES = 12
 
 
@@ -166,21 +163,12 @@ def test_a_stopped_and_resumed_run_equals_an_uninterrupted_one(vist, one_process
     _assert_same_result(tmp_path / "eval", one_process)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_give_the_one_process_result_each_making_half(vist, one_process, tmp_path):
     out = tmp_path / "eval"
-    # Two CPU processes through torchrun (gloo): see tests/core/test_train_accelerate.py for why --multi_gpu.
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "minigpt5_core.evaluate", *_argv(vist, out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    # Two CPU processes through torchrun (gloo): see tests/support/launch.py for why --multi_gpu.
+    cmd = accelerate_launch("--multi_gpu", "-m", "minigpt5_core.evaluate", *_argv(vist, out))
+    done = subprocess.run(cmd, cwd=ROOT, env=launch_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [r["rank"] for r in _records(out).values()]
     assert sorted(ranks) == [0] * (STORIES // 2) + [1] * (STORIES // 2)

@@ -1,29 +1,24 @@
-"""Training CLI on accelerate: official defaults, two-process DDP on CPU (gloo), exact resume."""
+"""Training CLI on accelerate: official defaults, two-process DDP and FSDP2 on CPU (gloo), exact resume."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
+from launch import accelerate_launch, run_or_dump_stacks
 
 from minigpt5_core import MiniGPT5, MiniGPT5Config, MiniGPT5Error
 from minigpt5_core.config import OptimizerConfig
 from minigpt5_core.train.stages import trainable_parameters
 from minigpt5_core.data.shapes_export import write_shapes_cc3m_tsv, write_shapes_vist_sis
 from minigpt5_core.shapes import ShapesWorld
+from minigpt5_core.train.sharding import check_sharding
 from minigpt5_core.train.trainer import ShutdownStuck, TrainConfig, _end_training, main, weights_digest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -42,46 +37,6 @@ def _config(tmp_path, shapes_data, name="run.json", **overrides) -> Path:
     path = tmp_path / name
     path.write_text(json.dumps(cfg))
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _workers(marker: str) -> list[int]:
-    """PIDs of the training processes (not the launcher) whose command line names `marker`."""
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline and "minigpt5_core.train" in cmdline and "accelerate" not in cmdline:
-            pids.append(int(proc.name))
-    return pids
-
-
-def _run_or_dump_stacks(cmd: list[str], env: dict, timeout: float, marker: str) -> subprocess.CompletedProcess:
-    """Run a launch; if it hangs, ask each worker for its stacks (SIGUSR1, see train/trainer.py) before killing it,
-    so that the failure says where it was stuck."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        workers = _workers(marker)
-        for pid in workers:
-            os.kill(pid, signal.SIGUSR1)
-        time.sleep(3)
-        os.killpg(proc.pid, signal.SIGKILL)
-        for pid in workers:  # torchrun starts each worker in its own session: killpg misses them
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=30)
-        pytest.fail(f"the launch did not finish in {timeout:.0f} s; stdout {out!r}; stderr ends with:\n{err[-6000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _log(folder: Path) -> list[dict]:
@@ -123,28 +78,108 @@ def test_effective_batch_must_divide(tmp_path, shapes_data, capsys):
     assert "effective_batch_size 3" in capsys.readouterr().err
 
 
-def test_two_processes_ddp_on_cpu_end_with_identical_weights(tmp_path, shapes_data):
-    config = _config(tmp_path, shapes_data, effective_batch_size=4, max_steps=2)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    # accelerate 1.15: `launch --cpu --num_processes 2` starts one process (it expects MPI); --multi_gpu
-    # starts two through torchrun, and the trainer tells accelerate to use the CPU (gloo) without a GPU.
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "minigpt5_core.train", "--config", str(config)]
-    done = _run_or_dump_stacks(cmd, env, timeout=240, marker=str(config))
+TWO_PROCESS_RUN = {"effective_batch_size": 4, "max_steps": 2, "save_every": 1}  # 1 per device x 2 x 2 accumulated
+
+
+def _launch(tmp_path_factory, shapes_data, name: str, *mode: str) -> Path:
+    """Train TWO_PROCESS_RUN in two CPU processes launched with `mode`; returns the output folder."""
+    folder = tmp_path_factory.mktemp(name)
+    config = _config(folder, shapes_data, **TWO_PROCESS_RUN)
+    done = run_or_dump_stacks(accelerate_launch(*mode, "--config", str(config)), timeout=240, marker=str(config))
     assert done.returncode == 0, done.stderr[-3000:]
-    log = _log(tmp_path / "out")
+    return folder / "out"
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory, shapes_data) -> Path:
+    return _launch(tmp_path_factory, shapes_data, "ddp", "--multi_gpu", "-m", "minigpt5_core.train")
+
+
+# accelerate selects FSDP for accelerator launches only; `fsdp_on_cpu` (tests/support) makes that one choice for
+# CPU processes and runs the trainer unchanged: fully_shard, DTensor and the distributed checkpoints are real.
+FSDP2 = ("--use_fsdp", "--fsdp_version", "2", "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP")
+
+
+@pytest.fixture(scope="module")
+def fsdp_run(tmp_path_factory, shapes_data) -> Path:
+    return _launch(tmp_path_factory, shapes_data, "fsdp", *FSDP2, "-m", "fsdp_on_cpu")
+
+
+def _trained(folder: Path) -> dict:
+    model = MiniGPT5.from_pretrained(folder)
+    return trainable_parameters(model, 1)
+
+
+def test_two_processes_ddp_on_cpu_end_with_identical_weights(ddp_run):
+    log = _log(ddp_run)
     start, end = log[0], log[-1]
-    assert start["processes"] == 2 and start["accumulation"] == 2  # 4 = 1 per device x 2 processes x 2
+    assert start["processes"] == 2 and start["accumulation"] == 2 and not start["sharded"]
     assert [r["step"] for r in log if "loss" in r] == [1, 2]
     first, second = end["weights_digest"]
     assert first == second  # both processes hold the same trained weights
     untrained = MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0)
     trainable_parameters(untrained, 1)
     assert first != weights_digest(untrained)  # and training did move them
-    final = MiniGPT5.from_pretrained(tmp_path / "out" / "final")
+    final = MiniGPT5.from_pretrained(ddp_run / "final")
     trainable_parameters(final, 1)
     assert weights_digest(final) == first
+
+
+def test_fsdp_on_two_cpu_processes_holds_each_parameter_once_across_them(fsdp_run, ddp_run):
+    start = _log(fsdp_run)[0]
+    assert start["sharded"] and start["processes"] == 2
+    whole = _log(ddp_run)[0]["parameters_per_process"][0]  # under DDP each process holds the whole model
+    sd = sum(p.numel() for p in MiniGPT5.from_config(MiniGPT5Config.preset("tiny"), seed=0)
+             .image_generator.parameters())  # kept whole on every process (sharding.keep_whole)
+    held = start["parameters_per_process"]
+    assert sum(held) == pytest.approx(whole + sd, rel=1e-3)  # the sharded rest split between the two
+    assert all(abs(h - (whole + sd) / 2) < 0.05 * whole for h in held)
+    checkpoint = fsdp_run / "checkpoints" / "step-2"
+    for sharded in ("pytorch_model_fsdp_0", "optimizer_0"):  # accelerate's distributed checkpoints, one file a rank
+        assert sorted(p.name for p in (checkpoint / sharded).glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+
+
+def test_fsdp_trains_what_ddp_trains(fsdp_run, ddp_run):
+    def curve(folder):
+        return [r[key] for r in _log(folder) if "loss" in r for key in ("step", "loss", "text", "ldm", "caption")]
+
+    assert curve(fsdp_run) == pytest.approx(curve(ddp_run), rel=1e-5)
+    sharded, replicated = _trained(fsdp_run / "final"), _trained(ddp_run / "final")
+    assert sharded.keys() == replicated.keys()
+    for name, tensor in sharded.items():
+        torch.testing.assert_close(tensor, replicated[name], rtol=1e-5, atol=1e-6, msg=name)
+    digests = _log(fsdp_run)[-1]["weights_digest"]
+    assert digests[0] == digests[1]  # each rank gathered the same whole tensors
+    # A checkpoint's model/ folder is gathered too: an ordinary model folder that loads.
+    assert _trained(fsdp_run / "checkpoints" / "step-1" / "model").keys() == sharded.keys()
+
+
+def test_an_fsdp_run_resumes_from_its_sharded_checkpoint(fsdp_run, tmp_path, shapes_data):
+    config = _config(tmp_path, shapes_data, **TWO_PROCESS_RUN)
+    resumed = tmp_path / "resumed"
+    cmd = accelerate_launch(*FSDP2, "-m", "fsdp_on_cpu", "--config", str(config), "--output-dir", str(resumed),
+                            "--resume", str(fsdp_run / "checkpoints" / "step-1"))
+    done = run_or_dump_stacks(cmd, timeout=240, marker=str(config))
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = _log(resumed)
+    assert log[0]["step"] == 1 and [r["step"] for r in log if "loss" in r] == [2]
+    again = next(r for r in log if r.get("step") == 2 and "loss" in r)
+    first = next(r for r in _log(fsdp_run) if r.get("step") == 2 and "loss" in r)
+    assert again["loss"] == pytest.approx(first["loss"], rel=1e-6)
+    assert log[-1]["weights_digest"] == _log(fsdp_run)[-1]["weights_digest"]
+
+
+@pytest.mark.parametrize(("version", "quantize", "refusal"), [
+    (1, "none", "runs under FSDP2 only .* launch with --fsdp_version 2"),
+    (2, "nf4", "quantize: nf4 and FSDP do not go together"),
+])
+def test_fsdp_launches_the_trainer_cannot_run_are_refused_in_one_line(version, quantize, refusal):
+    from accelerate.utils import DistributedType
+
+    launch = SimpleNamespace(distributed_type=DistributedType.FSDP, is_fsdp2=version == 2)
+    with pytest.raises(MiniGPT5Error, match=refusal):
+        check_sharding(launch, quantize)
+    check_sharding(SimpleNamespace(distributed_type=DistributedType.MULTI_CPU), quantize)  # DDP: no refusal
 
 
 class _Accelerator:
