@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from ..cli import ArgumentParser, run_cli
-from ..data import DialogRecord, ReadReport, StoryRecord, read_records
+from ..data import DataError, DialogRecord, ReadReport, StoryRecord, read_records
 from ..errors import MiniGPT5Error
 from .metrics import (
     ClipScorer,
@@ -63,39 +63,87 @@ PROTOCOLS = ("minigpt5", "gill", "mmdialog")
 VIST_FORMATS = ("vist-sis", "vist-cleaned")
 
 
-@dataclass
-class Case:
-    """One picture to generate: the prompt (with its history images) and the ground truth."""
+@dataclass(frozen=True)
+class PromptSettings:
+    """How a VIST case's prompt is written: the model's system prompt, voken count and prompt style; `crop_size`
+    centre-crops the history pictures as the official evaluation loader does; `narration` adds the second prompt."""
 
-    story_id: str
-    step: int
+    system: str
+    num_vokens: int
+    style: str = "official"
+    crop_size: int | None = None
+    narration: bool = False
+
+
+@dataclass
+class Prompt:
+    """What the model is given for one case: the generation prompt with its history pictures, and the narration
+    prompt when narration is scored."""
+
     source: str
     input_images: list[Image.Image]
-    reference: Image.Image
-    caption: str
     narration_source: str | None = None
+
+
+@dataclass
+class Case:
+    """One picture to generate: step `step` of `story`, with ground-truth history.
+
+    A case holds references to the story's pictures, not the pictures: they are decoded when the case is made
+    (`prompt`) and when it is scored (`reference`), and dropped after. The test split's 25,000 cases would
+    otherwise hold every photo decoded, in every process, for the whole run."""
+
+    story: StoryRecord
+    step: int
+    settings: PromptSettings
 
     @property
     def case_id(self) -> str:
-        return f"{self.story_id}-{self.step}"
+        return f"{self.story.story_id}-{self.step}"
+
+    @property
+    def story_id(self) -> str:
+        return self.story.story_id
+
+    @property
+    def caption(self) -> str:
+        return self.story.captions[self.step]
+
+    def prompt(self) -> Prompt:
+        """The prompts of this step; a `DataError` when a picture of the story up to this step does not decode."""
+        s = self.settings
+        captions = self.story.captions[: self.step + 1]
+        pictures = [ref.open() for ref in self.story.images[: self.step + 1]]
+        inputs = [center_crop_square(to_rgb(im), s.crop_size) for im in pictures] if s.crop_size else pictures
+        gen = vist_samples(captions, inputs, "gen", system=s.system, num_vokens=s.num_vokens, style=s.style)[-1]
+        told = vist_samples(captions, inputs, "multimodal", system=s.system, num_vokens=s.num_vokens,
+                            style=s.style)[-1] if s.narration else None
+        return Prompt(gen.source, gen.input_images, told.source if told else None)
+
+    def reference(self) -> Image.Image:
+        """The ground-truth picture, decoded as it is (it is scored uncropped)."""
+        return self.story.images[self.step].open()
 
 
 Saved = tuple[dict[str, Any], list[tuple[str, Image.Image]]]  # a case's record fields and its named pictures
 PictureReader = Callable[[str], Image.Image]  # a picture of the run folder, by the name its record gives
+UNREADABLE_STORY = "story with an unreadable picture"
+SCORE_CHUNK = 256  # pictures decoded at a time while scoring: a multiple of the metric models' batch (32), so the
+# batches they see are the batches of scoring everything at once
 
 
 @dataclass
 class Outcome:
     case: Case
-    image: Image.Image
+    picture: Callable[[], Image.Image]  # the generated picture, read when it is saved or scored
     narration: str | None = None
 
     def saved(self) -> Saved:
-        return {"narration": self.narration}, [(self.case.case_id, self.image)]
+        return {"narration": self.narration}, [(self.case.case_id, self.picture())]
 
     @classmethod
     def restored(cls, case: Case, record: dict[str, Any], picture: PictureReader) -> "Outcome":
-        return cls(case, picture(record["pictures"][0]), record["narration"])
+        return cls(case, partial(picture, record["pictures"][0]), record["narration"])
 
 
 @dataclass
@@ -126,12 +174,14 @@ class EvalResult:
         return "\n".join(lines)
 
 
-def protocol_cases(stories: list[StoryRecord], protocol: str, result: EvalResult, *, narration: bool,
-                   system: str, num_vokens: int, style: str = "official", crop_size: int | None = None) -> list[Case]:
-    """The cases of `protocol` in the prompt `style`; pictures that do not decode skip their story (counted).
+def protocol_cases(stories: list[StoryRecord], protocol: str, result: EvalResult,
+                   settings: PromptSettings) -> list[Case]:
+    """The cases of `protocol`, written with `settings`; stories the protocol cannot use are skipped (counted).
 
-    `crop_size`: the history pictures are centre-cropped to it, as the official evaluation loader feeds them
-    (dataloader.py, train_eval.py); the model's own padding then leaves them as they are.
+    No picture is decoded here: a story whose picture does not decode is found when its cases are made, and each
+    of them is recorded as skipped (`UNREADABLE_STORY`). `settings.crop_size`: the history pictures are
+    centre-cropped to it, as the official evaluation loader feeds them (dataloader.py, train_eval.py); the model's
+    own padding then leaves them as they are.
     """
     if protocol not in PROTOCOLS:
         raise MiniGPT5Error(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -141,32 +191,29 @@ def protocol_cases(stories: list[StoryRecord], protocol: str, result: EvalResult
         if protocol == "gill" and len(story.captions) != 5:
             result.skip("story without exactly 5 steps (gill protocol)", len(steps))
             continue
-        try:
-            images = [ref.open() for ref in story.images]
-        except MiniGPT5Error:
-            result.skip("story with an unreadable picture", len(steps))
-            continue
-        inputs = [center_crop_square(to_rgb(im), crop_size) for im in images] if crop_size else images
-        gen = vist_samples(story.captions, inputs, "gen", system=system, num_vokens=num_vokens, style=style)
-        told = vist_samples(story.captions, inputs, "multimodal", system=system, num_vokens=num_vokens,
-                            style=style) if narration else None
-        for k in steps:
-            cases.append(Case(story.story_id, k, gen[k].source, gen[k].input_images, images[k], story.captions[k],
-                              told[k].source if told else None))
+        cases.extend(Case(story, k, settings) for k in steps)
     return cases
+
+
+class CaseSkipped(MiniGPT5Error):
+    """A case that cannot be made, for a reason its record keeps (the same input fails the same way on resume)."""
 
 
 def draw(model, case: Case, *, seed: int, steps: int | None, max_new_tokens: int | None) -> Outcome:
     """One VIST case: the forced picture (and the narration, if asked); MiniGPT5Error if the model fails."""
-    out = model.generate(case.source, case.input_images, template=False, force_image=True, seed=seed,
+    try:
+        prompt = case.prompt()
+    except DataError:
+        raise CaseSkipped(UNREADABLE_STORY) from None
+    out = model.generate(prompt.source, prompt.input_images, template=False, force_image=True, seed=seed,
                          max_new_tokens=max_new_tokens)
     image = model.render_images(out, seed=seed, steps=steps)[0]
     narration = None
-    if case.narration_source is not None:
-        told = model.generate(case.narration_source, case.input_images, template=False, seed=seed,
+    if prompt.narration_source is not None:
+        told = model.generate(prompt.narration_source, prompt.input_images, template=False, seed=seed,
                               max_new_tokens=max_new_tokens)
         narration = told.text.replace("###", "").strip()
-    return Outcome(case, image, narration)
+    return Outcome(case, lambda: image, narration)
 
 
 def _text_metrics(told: list[tuple[str, str]], result: EvalResult, sbert=None) -> None:
@@ -185,15 +232,24 @@ def score(outcomes: list[Outcome], result: EvalResult, *, clip=None, inception=N
     result.scored = len(outcomes)
     if not outcomes:
         return
-    generated = [o.image for o in outcomes]
-    references = [o.case.reference for o in outcomes]
+    similarities, gen_parts, ref_parts, prob_parts = [], [], [], []
+    if clip is not None or inception is not None:
+        for start in range(0, len(outcomes), SCORE_CHUNK):  # a chunk of pictures decoded at a time
+            chunk = outcomes[start:start + SCORE_CHUNK]
+            generated, references = [o.picture() for o in chunk], [o.case.reference() for o in chunk]
+            if clip is not None:
+                similarities.extend(clip.similarity(generated, references))
+            if inception is not None:
+                gen_parts.append(inception.features(generated))
+                ref_parts.append(inception.features(references))
+                prob_parts.append(inception.probs(generated))
     if clip is not None:
-        result.metrics["clip_i"] = float(np.mean(clip.similarity(generated, references)))
+        result.metrics["clip_i"] = float(np.mean(similarities))
     else:
         result.not_computed["clip_i"] = "no --clip model folder"
     if inception is not None:
-        gen_feats, ref_feats = inception.features(generated), inception.features(references)
-        result.metrics["is"], result.metrics["is_std"] = inception_score(inception.probs(generated))
+        gen_feats, ref_feats = np.concatenate(gen_parts), np.concatenate(ref_parts)
+        result.metrics["is"], result.metrics["is_std"] = inception_score(np.concatenate(prob_parts))
         if len(outcomes) >= 2:
             result.metrics["fid"] = frechet_distance(gen_feats, ref_feats)
         else:
@@ -359,6 +415,8 @@ def make_cases(run: RunFolder, cases: list, make: Callable, state, *, seed: int,
             record = {"case": cases[i].case_id, "index": i, "seed": seed + i, "rank": state.process_index}
             try:
                 fields, pictures = make(cases[i], seed=seed + i).saved()
+            except CaseSkipped as exc:
+                fields, pictures = {"skipped": str(exc)}, []
             except MiniGPT5Error as exc:  # the same seed fails the same way: recorded, not retried on resume
                 fields, pictures = {"skipped": f"generation failed: {str(exc)[:80]}"}, []
             run.write_case({**record, **fields}, pictures)
@@ -421,10 +479,10 @@ def evaluate(args: argparse.Namespace) -> EvalResult | None:
             score_responses(restore(run, cases, Response, result), result, clip=clip, inception=inception, sbert=sbert)
         else:
             official = model.config.prompt_style == "official"
-            cases = protocol_cases(records, args.protocol, result, narration=args.narration,
-                                   system=model.config.system_prompt, num_vokens=model.config.num_vokens,
-                                   style=model.config.prompt_style,
-                                   crop_size=model.config.vision.image_size if official else None)
+            settings = PromptSettings(model.config.system_prompt, model.config.num_vokens,
+                                      model.config.prompt_style, model.config.vision.image_size if official else None,
+                                      args.narration)
+            cases = protocol_cases(records, args.protocol, result, settings)
             make_cases(run, cases, partial(draw, model, **options), state, seed=args.seed, quiet=args.quiet,
                        desc=f"{args.protocol} protocol")
             if not main:

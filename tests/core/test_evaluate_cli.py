@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
+from PIL import Image
 from test_evaluate_metrics import write_tiny_clip, write_tiny_inception
 
 from minigpt5_core.data.shapes_export import write_shapes_vist_sis
@@ -114,3 +116,52 @@ def test_mmdialog_protocol_needs_mmdialog_data(vist, capsys):
     argv = ["--model", "tiny", "--protocol", "mmdialog", "--path", str(vist["sis"]), "--images", str(vist["images"])]
     assert main(argv) == 2
     assert "pass --data mmdialog" in capsys.readouterr().err
+
+
+def test_cases_hold_references_to_pictures_and_decode_them_only_when_made(tmp_path):
+    from minigpt5_core.data import DataError, ImageRef, StoryRecord
+    from minigpt5_core.evaluate.protocols import EvalResult, PromptSettings, protocol_cases
+
+    story = StoryRecord("s", ["A .", "B ."], [ImageRef(tmp_path / "not-yet-0.png"), ImageRef(tmp_path / "not-yet-1.png")])
+    cases = protocol_cases([story], "minigpt5", EvalResult("minigpt5"), PromptSettings(system="S", num_vokens=8))
+    assert [c.case_id for c in cases] == ["s-0", "s-1"]  # built without a picture on disk
+    with pytest.raises(DataError):
+        cases[1].prompt()
+    for i in range(2):
+        Image.new("RGB", (8, 8), (i * 200, 0, 0)).save(tmp_path / f"not-yet-{i}.png")
+    assert len(cases[1].prompt().input_images) == 1 and cases[1].reference().getpixel((0, 0)) == (200, 0, 0)
+
+
+def test_a_photo_that_does_not_decode_skips_its_cases_and_the_others_are_scored(vist, tmp_path):
+    pytest.importorskip("scipy", reason="the eval extra (scipy) is not installed")
+    images = tmp_path / "images"
+    shutil.copytree(vist["images"], images)
+    annotations = json.loads(vist["sis"].read_text())["annotations"]
+    photo = next(a[0]["photo_flickr_id"] for a in annotations
+                 if a[0]["story_id"] == "1" and a[0]["worker_arranged_photo_order"] == 2)
+    (broken,) = images.glob(f"{photo}.*")
+    broken.write_bytes(b"not a picture")
+    result, out = _run({**vist, "images": images}, tmp_path, "gill")
+    assert result["samples_scored"] == 1
+    assert result["skipped_by_reason"] == {"story with an unreadable picture": 1,
+                                           "stories skipped by the reader (see data)": 1}  # the fixture's third
+    assert [p.name for p in (out / "images").glob("*.png")] == ["0-4.png"]
+
+
+def test_scoring_decodes_a_chunk_of_pictures_at_a_time_and_gives_the_same_metrics(vist, tmp_path, monkeypatch):
+    pytest.importorskip("scipy", reason="the eval extra (scipy) is not installed")
+    from minigpt5_core.evaluate import protocols
+    from minigpt5_core.evaluate.metrics import InceptionNet
+
+    at_once, _ = _run(vist, tmp_path, "minigpt5", "--limit", "2")  # 10 cases, scored in one chunk
+    sizes, features = [], InceptionNet.features
+
+    def counting(self, images, *args, **kwargs):
+        sizes.append(len(images))
+        return features(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(protocols, "SCORE_CHUNK", 4)
+    monkeypatch.setattr(InceptionNet, "features", counting)
+    chunked, _ = _run(vist, tmp_path, "minigpt5", "--limit", "2")  # the same --out: nothing to make, scored again
+    assert sizes == [4, 4, 4, 4, 2, 2]  # generated and reference pictures of each chunk
+    assert chunked["metrics"] == pytest.approx(at_once["metrics"], rel=1e-4, abs=1e-6)

@@ -55,15 +55,16 @@ def test_unknown_preprocessing_mode_is_one_clear_error():
 
 def test_official_evaluation_cases_feed_centre_cropped_history_in_the_official_template(tmp_path):
     from minigpt5_core.data.records import ImageRef, StoryRecord
-    from minigpt5_core.evaluate.protocols import EvalResult, protocol_cases
+    from minigpt5_core.evaluate.protocols import EvalResult, PromptSettings, protocol_cases
 
     paths = []
     for i in range(2):
         paths.append(tmp_path / f"{i}.png")
         Image.new("RGB", (90, 30), (i * 100, 0, 0)).save(paths[-1])
     story = StoryRecord("s", ["A b .", "C d ."], [ImageRef(p) for p in paths])
-    (case,) = protocol_cases([story], "minigpt5", EvalResult("minigpt5"), narration=False, system="S",
-                             num_vokens=8, crop_size=16)[1:]
-    assert [im.size for im in case.input_images] == [(16, 16)]
-    assert case.source == "S###Human:A b .<Img><ImageHere></Img>\n Generate an image with the scene description: C d . ###Assistant:"
-    assert case.reference.size == (90, 30)  # the ground truth is scored as it is
+    (case,) = protocol_cases([story], "minigpt5", EvalResult("minigpt5"),
+                             PromptSettings(system="S", num_vokens=8, crop_size=16))[1:]
+    prompt = case.prompt()
+    assert [im.size for im in prompt.input_images] == [(16, 16)]
+    assert prompt.source == "S###Human:A b .<Img><ImageHere></Img>\n Generate an image with the scene description: C d . ###Assistant:"
+    assert case.reference().size == (90, 30)  # the ground truth is scored as it is

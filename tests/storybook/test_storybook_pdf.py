@@ -1,11 +1,10 @@
-"""The print PDF, read back with pypdf (and poppler where pixels matter): what a printer receives."""
+"""The print PDF, read back with pypdf (and PDFium where pixels matter): what a printer receives."""
 
-import shutil
-import subprocess
 
 import numpy as np
 import pypdf
 import pytest
+from pdf_reading import render_page
 from PIL import Image
 
 from storybook import BookOptions, story_from_pages, write_book
@@ -133,24 +132,15 @@ def test_page_numbers_are_printed_on_story_pages(reader):
     assert page_text(reader, 2).endswith("3")
 
 
-def render_page(pdf, page, tmp_path):
-    """Page `page` (1-based) as an RGB image at 72 dpi (one pixel per point), through poppler."""
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("poppler-utils (pdftoppm) is not installed; .ci/run installs it")
-    subprocess.run(["pdftoppm", "-r", "72", "-f", str(page), "-l", str(page), "-png", "-singlefile",
-                    str(pdf), str(tmp_path / "page")], check=True)
-    return Image.open(tmp_path / "page.png").convert("RGB")
-
-
 def dark_pixels(image, box):
     return int((np.asarray(image.crop(box), dtype=int).sum(axis=2) < 200).sum())
 
 
 def test_crop_marks_are_drawn_in_the_bleed_only_when_asked(book, plain_book, tmp_path):
     bleed = round(points(3))
-    with_marks = render_page(book.pdf, 2, tmp_path)
+    with_marks = render_page(book.pdf, 2)
     assert dark_pixels(with_marks, (0, 0, bleed, bleed)) > 0
-    plain = render_page(plain_book.pdf, 2, tmp_path)
+    plain = render_page(plain_book.pdf, 2)
     assert dark_pixels(plain, (0, 0, 20, 20)) == 0
 
 
@@ -169,5 +159,5 @@ def test_each_layout_puts_the_text_on_the_expected_pages(tmp_path, pictures, lay
 
 def test_full_bleed_picture_reaches_into_the_bleed(tmp_path, pictures):
     book = make_book(tmp_path, pictures, layout="full-bleed", bleed="3mm")
-    image = render_page(book.pdf, 2, tmp_path)
+    image = render_page(book.pdf, 2)
     assert image.getpixel((2, image.height // 2)) == PICTURES[0][2]

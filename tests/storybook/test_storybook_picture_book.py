@@ -1,11 +1,11 @@
 """The picture-book layout (the default): pictures to the page edges, text in a band or on the facing page,
 crisp tiny pictures, the bundled font with fallbacks, and booklet padding."""
 
-import subprocess
 
 import pypdf
 import pytest
 from font_probes import PROBES, skip_without_fonts_for
+from pdf_reading import render_page
 from PIL import Image
 
 from storybook import BookOptions, story_from_pages, write_book
@@ -21,12 +21,6 @@ def kinds(sheets):
 def make_book(tmp_path, texts, pictures, **options):
     return write_book(story_from_pages(texts, pictures, title="Picture book"), tmp_path / "book",
                       BookOptions(**options))
-
-
-def render_page(pdf, page, tmp_path, dpi=40):
-    subprocess.run(["pdftoppm", "-r", str(dpi), "-f", str(page), "-l", str(page), "-png", "-singlefile", str(pdf),
-                    str(tmp_path / "page")], check=True)
-    return Image.open(tmp_path / "page.png").convert("RGB")
 
 
 def close(pixel, colour, tolerance=12):
@@ -64,7 +58,7 @@ def test_end_page_padding_prints_the_end_and_silences_the_parity_warning(tmp_pat
 
 def test_picture_reaches_the_left_right_and_top_edges_of_the_page(tmp_path):
     book = make_book(tmp_path, ["A red page."], [Image.new("RGB", (32, 32), RED)], bleed="3mm")
-    page = render_page(book.pdf, 2, tmp_path)
+    page = render_page(book.pdf, 2, dpi=40)
     for x, y in ((0, 0), (page.width - 2, 0), (0, page.height // 3), (page.width - 2, page.height // 3)):
         assert close(page.getpixel((x, y)), RED), (x, y)
     assert not close(page.getpixel((page.width // 2, page.height - 3)), RED)  # the text band
@@ -72,7 +66,7 @@ def test_picture_reaches_the_left_right_and_top_edges_of_the_page(tmp_path):
 
 def test_space_beside_a_picture_of_another_shape_continues_the_picture_blurred_not_a_flat_bar(tmp_path):
     wide = Image.linear_gradient("L").rotate(90).resize((256, 128)).convert("RGB")  # black left, white right
-    page = render_page(make_book(tmp_path, ["Wide."], [wide]).pdf, 2, tmp_path)
+    page = render_page(make_book(tmp_path, ["Wide."], [wide]).pdf, 2, dpi=40)
     left, right = page.getpixel((4, 2)), page.getpixel((page.width - 5, 2))  # above the picture
     assert sum(left) < 3 * 100 and sum(right) > 3 * 155, (left, right)  # the gradient runs on past the picture
 
@@ -142,7 +136,7 @@ def test_html_preview_says_in_one_sentence_how_to_edit_a_page(tmp_path):
 def test_crop_marks_show_over_a_picture_that_reaches_into_the_bleed(tmp_path):
     navy = (20, 40, 120)
     book = make_book(tmp_path, ["Navy."], [Image.new("RGB", (32, 32), navy)], bleed="3mm", crop_marks=True)
-    page = render_page(book.pdf, 2, tmp_path, dpi=150)
+    page = render_page(book.pdf, 2, dpi=150)
     bleed = round(3 / 25.4 * 150)
     corner = [page.getpixel((x, y)) for x in range(bleed) for y in range(bleed)]
     assert any(sum(pixel) < 60 for pixel in corner)  # black, not the navy picture under it

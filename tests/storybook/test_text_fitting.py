@@ -3,10 +3,9 @@ after its picture; nothing is cut, and text that cannot be placed is refused nam
 language, writing direction, hyphenation and long words."""
 
 import re
-import subprocess
-from xml.etree import ElementTree
 
 import pytest
+from pdf_reading import pdf_text, text_right_edges
 from PIL import Image
 from storybook_helpers import run_make, story_folder
 
@@ -24,11 +23,6 @@ TEXTS = ("A fox woke up early.", LONG_PAGE, "שלום עולם!", f"Das Wort ist
 def squashed(text):
     """Text without spaces and hyphens, so a word hyphenated across two lines is found whole."""
     return re.sub(r"[\s\u00ad\u2010-]+", "", text)
-
-
-def pdf_text(pdf, page=None):
-    pages = ["-f", str(page), "-l", str(page)] if page else []
-    return subprocess.run(["pdftotext", *pages, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +56,8 @@ def test_the_title_shrinks_to_fit_the_cover_and_preflight_says_so(long_book):
     assert not [f for f in long_book.report.findings if f.check == "text-overflow"]
 
 
-def words_right_edges(pdf, page):
-    out = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
-                         capture_output=True, text=True, check=True).stdout
-    root = ElementTree.fromstring(re.sub(r"<!DOCTYPE[^>]*>", "", out).replace('xmlns="http://www.w3.org/1999/xhtml"', ""))
-    width = float(root.find(".//page").get("width"))
-    return width, [float(w.get("xMax")) for w in root.iter("word")]
-
-
 def test_a_word_longer_than_the_line_is_hyphenated_and_stays_on_the_page(long_book):
-    width, edges = words_right_edges(long_book.pdf, 6)
+    width, edges = text_right_edges(long_book.pdf, 6)
     assert GERMAN in squashed(pdf_text(long_book.pdf, 6))
     assert edges and max(edges) < width
 
