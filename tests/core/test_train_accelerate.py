@@ -154,6 +154,7 @@ def test_fsdp_trains_what_ddp_trains(fsdp_run, ddp_run):
     assert _trained(fsdp_run / "checkpoints" / "step-1" / "model").keys() == sharded.keys()
 
 
+@pytest.mark.slow  # a third two-process launch (13 s); make test keeps the DDP resume test
 def test_an_fsdp_run_resumes_from_its_sharded_checkpoint(fsdp_run, tmp_path, shapes_data):
     config = _config(tmp_path, shapes_data, **TWO_PROCESS_RUN)
     resumed = tmp_path / "resumed"
