@@ -185,11 +185,18 @@ Element = str | Image.Image
 
 def mm_relevance(hypotheses: Sequence[Sequence[Element]], references: Sequence[Sequence[Element]],
                  clip: ClipScorer) -> float:
-    """MMDialog's MM-Relevance (Feng et al. 2023; their compute_mmrel.py): each response is its elements
-    (texts and pictures) in order; elements are paired from the left whatever their modality, each pair
-    scored by CLIP (cosine x CLIP's logit scale, 100 for trained CLIP); precision = sum / |hypothesis|,
-    recall = sum / |reference|, and the score is the mean over responses of their F1. Negative cosines
-    count as 0, as in CLIPScore, so that F1 stays defined."""
+    """MMDialog's MM-Relevance (Feng et al. 2023; their compute_mmrel.py): the mean over responses of their F1
+    (`mm_relevance_scores`)."""
+    scores = mm_relevance_scores(hypotheses, references, clip)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def mm_relevance_scores(hypotheses: Sequence[Sequence[Element]], references: Sequence[Sequence[Element]],
+                        clip: ClipScorer) -> list[float]:
+    """Each response's MM-Relevance F1: a response is its elements (texts and pictures) in order; elements are
+    paired from the left whatever their modality, each pair scored by CLIP (cosine x CLIP's logit scale, 100 for
+    trained CLIP); precision = sum / |hypothesis|, recall = sum / |reference|. Negative cosines count as 0, as in
+    CLIPScore, so that F1 stays defined."""
     texts = sorted({e for r in [*hypotheses, *references] for e in r if isinstance(e, str)})
     images = [e for r in [*hypotheses, *references] for e in r if not isinstance(e, str)]
     text_vectors = dict(zip(texts, clip.embed_texts(texts))) if texts else {}
@@ -203,7 +210,7 @@ def mm_relevance(hypotheses: Sequence[Sequence[Element]], references: Sequence[S
         total = sum(max(0.0, float(vector(h) @ vector(r))) * scale for h, r in zip(hyp, ref))
         precision, recall = total / max(1, len(hyp)), total / max(1, len(ref))
         scores.append(2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
+    return scores
 
 
 # ---- text -------------------------------------------------------------------------------------------

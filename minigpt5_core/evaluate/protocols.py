@@ -52,7 +52,7 @@ from .metrics import (
     bleu,
     frechet_distance,
     inception_score,
-    mm_relevance,
+    mm_relevance_scores,
     rouge_l,
 )
 from .runs import RunFolder, data_identity, model_identity, share
@@ -271,96 +271,126 @@ def score(outcomes: list[Outcome], result: EvalResult, *, clip=None, inception=N
 
 @dataclass
 class DialogCase:
-    dialog_id: str
-    source: str
-    input_images: list[Image.Image]
-    reference: list[Element]  # the last turn: its text, then its picture if it has one
+    """One dialogue to answer: every turn but the last is the history, the last is the reference. Like `Case`, it
+    holds references to the dialogue's pictures and decodes them when it is made or scored."""
+
+    dialog: DialogRecord
+    num_vokens: int
+    style: str = "official"
 
     @property
     def case_id(self) -> str:
-        return self.dialog_id
+        return self.dialog.dialog_id
+
+    @property
+    def reference_text(self) -> str | None:
+        """The last turn's text, None when it has none."""
+        return self.dialog.turns[-1][0] or None
+
+    def prompt(self) -> Prompt:
+        """The dialogue's prompt with its history pictures; a `DataError` when one of its pictures does not decode."""
+        turns = [(text, ref.open() if ref is not None else None) for text, ref in self.dialog.turns]
+        sample = mmdialog_sample(turns, num_vokens=self.num_vokens, style=self.style)
+        return Prompt(sample.source, sample.input_images)
+
+    def reference(self) -> list[Element]:
+        """The last turn: its text, then its picture if it has one (an empty text or no picture is no element)."""
+        text, ref = self.dialog.turns[-1]
+        return [e for e in (text, ref.open() if ref is not None else None) if e]
+
+
+Part = str | Callable[[], Image.Image]  # a response's text, or one of its pictures (read when saved or scored)
 
 
 @dataclass
 class Response:
     case: DialogCase
-    elements: list[Element]  # text segments and drawn pictures, in the order the model produced them
+    parts: list[Part]  # text segments and drawn pictures, in the order the model produced them
 
     @property
     def text(self) -> str:
-        return " ".join(e for e in self.elements if isinstance(e, str))
+        return " ".join(p for p in self.parts if isinstance(p, str))
 
     @property
-    def images(self) -> list[Image.Image]:
-        return [e for e in self.elements if not isinstance(e, str)]
+    def picture_count(self) -> int:
+        return sum(not isinstance(p, str) for p in self.parts)
+
+    def elements(self) -> list[Element]:
+        """The response with its pictures read."""
+        return [p if isinstance(p, str) else p() for p in self.parts]
 
     def saved(self) -> Saved:
         """Texts stay in the record; the j-th picture is named <dialogue>-<j> and the record points to it."""
         elements, pictures = [], []
-        for element in self.elements:
+        for element in self.elements():
             if isinstance(element, str):
                 elements.append({"text": element})
             else:
                 elements.append({"picture": len(pictures)})
-                pictures.append((f"{self.case.dialog_id}-{len(pictures)}", element))
+                pictures.append((f"{self.case.case_id}-{len(pictures)}", element))
         return {"elements": elements}, pictures
 
     @classmethod
     def restored(cls, case: DialogCase, record: dict[str, Any], picture: PictureReader) -> "Response":
-        return cls(case, [e["text"] if "text" in e else picture(record["pictures"][e["picture"]])
+        return cls(case, [e["text"] if "text" in e else partial(picture, record["pictures"][e["picture"]])
                           for e in record["elements"]])
 
 
-def dialog_cases(dialogs: list[DialogRecord], result: EvalResult, *, num_vokens: int,
-                 style: str = "official") -> list[DialogCase]:
-    """One case per dialogue (the last turn is the reference); unreadable pictures skip the dialogue."""
-    cases = []
-    for dialog in dialogs:
-        try:
-            turns = [(text, ref.open() if ref is not None else None) for text, ref in dialog.turns]
-        except MiniGPT5Error:
-            result.skip("dialogue with an unreadable picture")
-            continue
-        sample = mmdialog_sample(turns, num_vokens=num_vokens, style=style)
-        text, image = turns[-1]
-        reference = [e for e in (text, image) if e]  # an empty text or a missing picture is no element
-        cases.append(DialogCase(dialog.dialog_id, sample.source, sample.input_images, reference))
-    return cases
+def dialog_cases(dialogs: list[DialogRecord], *, num_vokens: int, style: str = "official") -> list[DialogCase]:
+    """One case per dialogue. No picture is decoded here: a dialogue whose picture does not decode is recorded as
+    skipped when its case is made (`UNREADABLE_DIALOGUE`)."""
+    return [DialogCase(dialog, num_vokens, style) for dialog in dialogs]
+
+
+UNREADABLE_DIALOGUE = "dialogue with an unreadable picture"
 
 
 def respond(model, case: DialogCase, *, seed: int, steps: int | None, max_new_tokens: int | None) -> Response:
     """Answer one dialogue, drawing each voken group the model emits; MiniGPT5Error if the model fails."""
     from ..modeling.generation import TextSegment
 
-    out = model.generate(case.source, case.input_images, template=False, seed=seed, max_new_tokens=max_new_tokens)
+    try:
+        prompt = case.prompt()
+    except DataError:
+        raise CaseSkipped(UNREADABLE_DIALOGUE) from None
+    out = model.generate(prompt.source, prompt.input_images, template=False, seed=seed, max_new_tokens=max_new_tokens)
     pictures = iter(model.render_images(out, seed=seed, steps=steps) if out.num_images else [])
-    elements: list[Element] = []
+    parts: list[Part] = []
     for segment in out.segments:
         if not isinstance(segment, TextSegment):
-            elements.append(next(pictures))
+            picture = next(pictures)
+            parts.append(lambda picture=picture: picture)
         elif text := segment.text.replace("###", "").strip():
-            elements.append(text)
-    return Response(case, elements)
+            parts.append(text)
+    return Response(case, parts)
 
 
 def score_responses(responses: list[Response], result: EvalResult, *, clip=None, inception=None, sbert=None) -> None:
-    """Text metrics over responses whose reference has text; IS over the pictures drawn; MM-Relevance."""
+    """Text metrics over responses whose reference has text; IS over the pictures drawn; MM-Relevance. The pictures
+    are read SCORE_CHUNK responses at a time."""
     result.scored = len(responses)
     if not responses:
         return
-    _text_metrics([(r.text, r.case.reference[0]) for r in responses if isinstance(r.case.reference[0], str)],
+    _text_metrics([(r.text, r.case.reference_text) for r in responses if r.case.reference_text is not None],
                   result, sbert)
-    pictures = [im for r in responses for im in r.images]
-    result.metrics["responses_with_a_picture"] = sum(bool(r.images) for r in responses) / len(responses)
+    result.metrics["responses_with_a_picture"] = sum(r.picture_count > 0 for r in responses) / len(responses)
+    probs, relevance = [], []
+    for start in range(0, len(responses), SCORE_CHUNK):
+        chunk = responses[start:start + SCORE_CHUNK]
+        answers = [r.elements() for r in chunk]
+        pictures = [e for answer in answers for e in answer if not isinstance(e, str)]
+        if inception is not None and pictures:
+            probs.append(inception.probs(pictures))
+        if clip is not None:
+            relevance.extend(mm_relevance_scores(answers, [r.case.reference() for r in chunk], clip))
     if inception is None:
         result.not_computed["is"] = "no --inception weights file"
-    elif pictures:
-        result.metrics["is"], result.metrics["is_std"] = inception_score(inception.probs(pictures))
+    elif probs:
+        result.metrics["is"], result.metrics["is_std"] = inception_score(np.concatenate(probs))
     else:
         result.not_computed["is"] = "the model drew no picture"
     if clip is not None:
-        result.metrics["mm_relevance"] = mm_relevance([r.elements for r in responses],
-                                                      [r.case.reference for r in responses], clip)
+        result.metrics["mm_relevance"] = float(np.mean(relevance))
     else:
         result.not_computed["mm_relevance"] = "no --clip model folder"
 
@@ -471,7 +501,7 @@ def evaluate(args: argparse.Namespace) -> EvalResult | None:
                  if args.model in MiniGPT5Config.PRESETS else MiniGPT5.from_pretrained(args.model, device=device))
         options = {"steps": args.steps, "max_new_tokens": args.max_new_tokens}
         if dialog:
-            cases = dialog_cases(records, result, num_vokens=model.config.num_vokens, style=model.config.prompt_style)
+            cases = dialog_cases(records, num_vokens=model.config.num_vokens, style=model.config.prompt_style)
             make_cases(run, cases, partial(respond, model, **options), state, seed=args.seed, quiet=args.quiet,
                        desc="mmdialog protocol")
             if not main:

