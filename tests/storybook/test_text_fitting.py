@@ -9,7 +9,7 @@ from pdf_reading import pdf_text, text_right_edges
 from PIL import Image
 from storybook_helpers import run_make, story_folder
 
-from storybook import BookOptions, Page, Story, StoryInput, write_book
+from storybook import BookOptions, Page, Story, StoryInput, story_from_pages, write_book
 from storybook.fitting import FLOOR_PT
 from storybook.render_html import direction, unwidowed
 
@@ -95,3 +95,11 @@ def test_the_last_two_words_are_kept_together_so_no_line_is_one_lone_word():
     assert unwidowed("The fox ran home.") == "The fox ran\u00a0home."
     assert unwidowed("Two words") == "Two words"  # nothing to balance
     assert unwidowed("A fox saw Donaudampfschifffahrt") == "A fox saw Donaudampfschifffahrt"  # too long to join
+
+
+def test_a_title_is_never_hyphenated_on_the_cover(tmp_path):
+    title = "The wonderful adventure of a remarkable caterpillar that appears everywhere unexpectedly"
+    pictures = [Image.new("RGB", (64, 64), (200, 90, 40))]
+    book = write_book(story_from_pages(["A page."], pictures, title=title), tmp_path / "book", BookOptions())
+    lines = pdf_text(book.pdf, 1).split()  # the cover: the title's lines (and no author)
+    assert lines == title.split()  # each word whole, none cut with a hyphen at a line's end
