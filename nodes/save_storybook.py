@@ -9,8 +9,9 @@ from pathlib import Path
 
 from storybook import BookOptions, ModelInfo, StorybookError, story_from_pages, write_book
 from storybook.filehash import folder_sha256
+from storybook.fonts import USER_FONT_SUFFIXES, check_user_font
 from storybook.layouts import LAYOUTS
-from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE
+from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FITS
 from storybook.pagesize import COMMON_SIZES
 
 from .comfy_types import images_to_pil
@@ -19,6 +20,39 @@ from .pages import split_pages
 
 PREVIEW_PAGES = 4
 SAMPLERS = ("KSampler", "KSamplerAdvanced")
+FONT_FOLDER_KEY = "fonts"  # <models_dir>/fonts: TrueType/OpenType files the font input offers
+NO_FONT = "none"
+
+
+def register_font_folder() -> None:
+    """Add ``<models_dir>/fonts`` under the key ``fonts`` (kept after paths a user set in extra_model_paths.yaml)."""
+    import folder_paths
+
+    folder_paths.add_model_folder_path(FONT_FOLDER_KEY, os.path.join(folder_paths.models_dir, FONT_FOLDER_KEY))
+
+
+def list_fonts() -> list[str]:
+    """The font input's choices: none, then every font file of the registered fonts folders."""
+    import folder_paths
+
+    register_font_folder()
+    names = folder_paths.get_filename_list(FONT_FOLDER_KEY)
+    return [NO_FONT, *sorted(n for n in names if os.path.splitext(n)[1].lower() in USER_FONT_SUFFIXES)]
+
+
+def chosen_font(name: str | None) -> Path | None:
+    """The file of the font input's choice; StorybookError naming the folder when it is not there (any more)."""
+    if not name or name == NO_FONT:
+        return None
+    import folder_paths
+
+    register_font_folder()
+    path = folder_paths.get_full_path(FONT_FOLDER_KEY, name)
+    if path is None:
+        folders = ", ".join(folder_paths.get_folder_paths(FONT_FOLDER_KEY))
+        raise StorybookError(f"font {name!r} is not in ComfyUI's fonts folder ({folders}); put the .ttf/.otf file "
+                             "there and refresh, or choose 'none'")
+    return Path(path)
 
 
 def _book_folder(filename_prefix: str) -> tuple[Path, str]:
@@ -127,11 +161,12 @@ def page_features(interleaved, page_count: int) -> list | None:
 
 def save_storybook(images, pages: str, title: str, filename_prefix: str = "storybook/story",
                    size: str = DEFAULT_SIZE, layout: str = DEFAULT_LAYOUT, author: str = "", prompt: dict | None = None,
-                   interleaved=None, node_id: str | None = None) -> dict:
+                   interleaved=None, node_id: str | None = None, fit: str = "contain", font: str = NO_FONT) -> dict:
     """Write the book; returns ComfyUI's output-node dict (page previews in the UI, the folder as result).
 
     With `interleaved` (the story's INTERLEAVED), each page's voken features and the model's fingerprint are
-    kept in the book, so `python -m storybook redraw` can draw a page again from the command line."""
+    kept in the book, so `python -m storybook redraw` can draw a page again from the command line. `fit` and
+    `font` are `make --fit` and `make --font` (a file of ComfyUI's fonts folder, embedded in the book)."""
     pictures = images_to_pil(images)
     texts = split_pages(pages)
     if len(texts) > len(pictures):
@@ -152,9 +187,14 @@ def save_storybook(images, pages: str, title: str, filename_prefix: str = "story
                               seeds=[seed] * len(pictures), prompts=[opening] * len(pictures),
                               provenance=provenance, model=model, features=features)
     source.story.upscale = upscale_from_graph(prompt, node_id)
+    font_file = chosen_font(font)
+    if font_file is not None:
+        source.fonts[check_user_font(font_file)] = font_file
+    options = BookOptions(size=size, layout=layout, fit=fit, fonts=tuple(source.fonts))
+    options.validate()  # before the folder is claimed
     folder, subfolder = _book_folder(filename_prefix)
     try:
-        result = write_book(source, folder, BookOptions(size=size, layout=layout))
+        result = write_book(source, folder, options)
     except BaseException:
         with suppress(OSError):  # rmdir removes only the empty folder this run claimed, never a written file
             folder.rmdir()
@@ -203,11 +243,20 @@ class SaveStorybook:
                 "interleaved": ("INTERLEAVED", {"tooltip": "MiniGPT-5 Story's INTERLEAVED output (optional): keeps "
                                                            "each page's voken features in the book, so a page can "
                                                            "be redrawn later with 'python -m storybook redraw'."}),
+                "fit": (list(FITS), {"default": "contain",
+                                     "tooltip": "A picture whose shape differs from its frame: show all of it "
+                                                "(contain, the space beside it filled from its own edges) or fill "
+                                                "the frame and crop (cover)."}),
+                "font": (list_fonts(), {"default": NO_FONT,
+                                        "tooltip": "A TrueType/OpenType font for characters the bundled Andika lacks "
+                                                   "(Chinese, Japanese, Korean, Thai, emoji, ...) when no font of "
+                                                   "this machine has them: put the file in ComfyUI's models/fonts "
+                                                   "folder. It is embedded in the book."}),
             },
             "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},
         }
 
-    def save(self, images, pages, title, filename_prefix, size, layout, author="", interleaved=None, prompt=None,
-             unique_id=None):
+    def save(self, images, pages, title, filename_prefix, size, layout, author="", interleaved=None,
+             fit="contain", font=NO_FONT, prompt=None, unique_id=None):
         return save_storybook(images, pages, title, filename_prefix, size, layout, author, prompt, interleaved,
-                              unique_id)
+                              unique_id, fit, font)

@@ -140,8 +140,9 @@ def refusal(missing: Mapping[str, list[str]]) -> str:
     fedora = " ".join(dict.fromkeys(FONT_PACKAGES[s][1] for s in by_script))
     return (f"no font on this machine has glyphs for {len(missing)} characters of the book, which would print "
             f"as empty boxes ({'; '.join(parts)}); install fonts that have them (Debian/Ubuntu: apt install "
-            f"{debian}; Fedora: dnf install {fedora}; macOS has them built in) or pass --font FILE with a "
-            "TrueType/OpenType font that has them (it is embedded in the book)")
+            f"{debian}; Fedora: dnf install {fedora}; macOS has them built in) or give a TrueType/OpenType font "
+            "that has them, embedded in the book: make --font FILE, or in ComfyUI Save Storybook's font input "
+            "(a file in models/fonts)")
 
 
 def check_glyphs(texts: Mapping[str, str], fonts: Iterable[Path]) -> None:

@@ -35,7 +35,7 @@ OUR_NODES = {
     "SaveStorybook": (
         {"images": "IMAGE", "pages": "STRING", "title": "STRING", "filename_prefix": "STRING", "size": "COMBO",
          "layout": "COMBO"},
-        {"author": "STRING", "interleaved": "INTERLEAVED"}, ("STRING",)),
+        {"author": "STRING", "interleaved": "INTERLEAVED", "fit": "COMBO", "font": "COMBO"}, ("STRING",)),
     "ConsistentStoryPages": ({"model": "MODEL", "ratio": "FLOAT", "start_step": "INT", "end_step": "INT",
                               "sample_seed": "INT"}, {}, ("MODEL",)),
 }
