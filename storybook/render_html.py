@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 import unicodedata
+from datetime import datetime
 from functools import cache
 from urllib.parse import quote
 from importlib import metadata
@@ -72,6 +73,18 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("", text)
 
 
+def w3c_date(created: str) -> str:
+    """`created` (any ISO 8601 form the manifest accepts: week dates, basic format, ...) as the W3C date-time
+    profile that PDF metadata takes from `<meta name="dcterms.created">` (weasyprint drops any other form with a
+    warning, and the PDF then has no creation date). A time without a zone gives the date alone: the profile
+    needs a zone with a time, and guessing one would move the moment."""
+    moment = datetime.fromisoformat(created)
+    if moment.tzinfo is None:
+        return moment.date().isoformat()
+    stamp = moment.replace(microsecond=0).isoformat()
+    return stamp[:-len("+00:00")] + "Z" if stamp.endswith("+00:00") else stamp
+
+
 @cache
 def template_environment() -> jinja2.Environment:
     # Autoescaping is forced on for every template (not only *.html): story text comes from a model.
@@ -80,6 +93,7 @@ def template_environment() -> jinja2.Environment:
     environment.filters["printable"] = printable
     environment.filters["unwidowed"] = unwidowed
     environment.filters["direction"] = direction
+    environment.filters["w3c_date"] = w3c_date
     return environment
 
 

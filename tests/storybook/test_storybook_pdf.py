@@ -161,3 +161,16 @@ def test_full_bleed_picture_reaches_into_the_bleed(tmp_path, pictures):
     book = make_book(tmp_path, pictures, layout="full-bleed", bleed="3mm")
     image = render_page(book.pdf, 2)
     assert image.getpixel((2, image.height // 2)) == PICTURES[0][2]
+
+
+@pytest.mark.parametrize(("created", "pdf_date"), [
+    ("2026-12-07T10:11:12+00:00", "D:20261207101112Z"),
+    ("2026-12-07T10:11:12+05:30", "D:20261207101112+05'30"),  # weasyprint writes PDF 2.0's form
+    ("2026-W49-1", "D:20261130"),  # an ISO week date: Monday of week 49
+    ("20261207T101112", "D:20261207"),  # basic format, no zone: the date alone, no zone is guessed
+])
+def test_every_iso_8601_creation_date_reaches_the_pdf_metadata(tmp_path, created, pdf_date):
+    source = story_from_pages(["A page."], [Image.new("RGB", (64, 64), (10, 120, 200))], title="Dated")
+    source.story.created = created
+    result = write_book(source, tmp_path / "book", BookOptions(cover=False))
+    assert pypdf.PdfReader(result.pdf).metadata["/CreationDate"] == pdf_date
