@@ -57,6 +57,29 @@ def _still_valid(known: object, stat: os.stat_result) -> bool:
             and isinstance(known.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", known["sha256"]) is not None)
 
 
+def _known_sha256(path: Path, entries: dict) -> tuple[str, bool]:
+    """The file's SHA-256 from `entries` while its size and modification time match, else read (and entered);
+    returns it and whether `entries` changed."""
+    stat = path.stat()
+    key = str(path.resolve())
+    known = entries.get(key)
+    if _still_valid(known, stat):
+        return known["sha256"], False
+    digest = file_sha256(path)
+    entries[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+    return digest, True
+
+
+def cached_file_sha256(path: Path, cache: Path | None = None) -> str:
+    """`file_sha256`, read once until the file changes (the digest cache of `folder_sha256`)."""
+    cache = default_cache_file() if cache is None else cache
+    entries = _read_cache(cache)
+    digest, changed = _known_sha256(path, entries)
+    if changed:
+        _write_cache(cache, entries)
+    return digest
+
+
 def folder_sha256(folder: Path, cache: Path | None = None) -> str:
     """"sha256:<hex>" over every file of `folder`: its relative name and its own SHA-256, in name order."""
     cache = default_cache_file() if cache is None else cache
@@ -64,15 +87,8 @@ def folder_sha256(folder: Path, cache: Path | None = None) -> str:
     changed = False
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = path.stat()
-        key = str(path.resolve())
-        known = entries.get(key)
-        if _still_valid(known, stat):
-            file_digest = known["sha256"]
-        else:
-            file_digest = file_sha256(path)
-            entries[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": file_digest}
-            changed = True
+        file_digest, entered = _known_sha256(path, entries)
+        changed |= entered
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + file_digest.encode() + b"\n")
     if changed:
         _write_cache(cache, entries)

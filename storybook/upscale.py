@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from storybook.errors import StorybookError
-from storybook.filehash import file_sha256
+from storybook.filehash import cached_file_sha256
 from storybook.manifest import UpscaleInfo
 
 if TYPE_CHECKING:
@@ -165,12 +166,20 @@ def _load_descriptor(path: Path) -> Any:
 
 
 def _info(path: Path, descriptor: Any) -> UpscaleInfo:
-    return UpscaleInfo(model=path.name, sha256="sha256:" + file_sha256(path), scale=descriptor.scale,
+    return UpscaleInfo(model=path.name, sha256="sha256:" + cached_file_sha256(path), scale=descriptor.scale,
                        architecture=descriptor.architecture.name)
 
 
 def describe(path: str | Path) -> UpscaleInfo:
-    """What a book records of an upscale model file (e.g. one ComfyUI's Upscale Image node used)."""
+    """What a book records of an upscale model file (e.g. one ComfyUI's Upscale Image node used). Each save of a
+    ComfyUI graph asks again: the answer is kept until the file changes (its size or modification time)."""
+    stat = Path(path).stat()
+    return replace(_described(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns))
+
+
+@lru_cache(maxsize=8)
+def _described(path: str, size: int, mtime_ns: int) -> UpscaleInfo:
+    """`size` and `mtime_ns` are unused but part of the cache's key: a changed file is described again."""
     return _info(Path(path), _load_descriptor(Path(path)))
 
 

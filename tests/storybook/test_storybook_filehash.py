@@ -50,3 +50,14 @@ def test_an_unwritable_cache_still_gives_the_hash(model, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
     assert folder_sha256(model, blocker / "hashes.json") == folder_sha256(model, tmp_path / "ok.json")
+
+
+def test_one_file_hashed_again_is_not_read_again_until_it_changes(model, tmp_path, monkeypatch):
+    cache, weights = tmp_path / "hashes.json", model / "sd" / "weights.bin"
+    first = filehash.cached_file_sha256(weights, cache)
+    assert first == filehash.file_sha256(weights)
+    read = []
+    monkeypatch.setattr(filehash, "file_sha256", lambda path: read.append(path) or "0" * 64)
+    assert filehash.cached_file_sha256(weights, cache) == first and read == []
+    _touch_later(weights)
+    assert filehash.cached_file_sha256(weights, cache) == "0" * 64 and read == [weights]

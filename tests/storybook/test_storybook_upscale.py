@@ -8,6 +8,7 @@ tests/support/torchvision_shim.py (no torchvision works with this machine's CPU 
 
 import builtins
 import json
+import os
 import shutil
 
 import numpy as np
@@ -60,6 +61,22 @@ def test_a_real_esrgan_file_loads_with_its_name_hash_and_scale(upscaler, esrgan)
     info = upscaler.info
     assert (info.model, info.scale, info.architecture) == (esrgan.name, 4, "ESRGAN")
     assert info.sha256.startswith("sha256:") and len(info.sha256) == 7 + 64
+
+
+def test_a_file_described_again_is_loaded_once_until_it_changes(esrgan, tmp_path, monkeypatch):
+    from storybook import upscale
+
+    copy = tmp_path / esrgan.name
+    shutil.copy(esrgan, copy)
+    loads, load = [], upscale._load_descriptor
+    monkeypatch.setattr(upscale, "_load_descriptor", lambda path: loads.append(path) or load(path))
+    first = upscale.describe(copy)
+    assert upscale.describe(copy) == first and len(loads) == 1  # each ComfyUI save asks again: answered at once
+    first.scale = 99
+    assert upscale.describe(copy).scale == 4  # each caller gets its own copy
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert upscale.describe(copy).sha256 == first.sha256 and len(loads) == 2  # a changed file is read again
 
 
 def test_a_picture_gets_four_times_the_pixels_each_way_and_keeps_its_alpha(upscaler):
