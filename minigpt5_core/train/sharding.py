@@ -39,9 +39,9 @@ def check_sharding(accelerator, quantize: str) -> None:
     """Refuse, in one line each, the FSDP launches the trainer does not support."""
     if not is_sharded(accelerator):
         return
-    if not accelerator.is_fsdp2:
-        raise MiniGPT5Error("this trainer runs under FSDP2 only (it shards frozen and trainable parameters alike); "
-                            "launch with --fsdp_version 2, or without --use_fsdp for DDP")
+    if not getattr(accelerator, "is_fsdp2", False):  # accelerate before 1.6 has FSDP1 only
+        raise MiniGPT5Error("this trainer runs under FSDP2 only (it shards frozen and trainable parameters alike): "
+                            "launch with --fsdp_version 2 (accelerate 1.6 or newer), or without --use_fsdp for DDP")
     if quantize != "none":
         raise MiniGPT5Error(f"quantize: {quantize} and FSDP do not go together here (bitsandbytes' 4-bit weights "
                             "cannot be sharded as stored); train nf4 on one card, or shard a bf16 model with FSDP")
