@@ -14,6 +14,20 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
+def models_subfolder(key: str) -> list[str]:
+    """Register ``<models_dir>/<key>`` under ComfyUI's folder key ``key`` and return every folder of that key.
+
+    ``add_model_folder_path`` appends (and ignores a path it already has): paths a user set in
+    extra_model_paths.yaml for the same key stay, first when the yaml was read before the pack loaded (as
+    main.py does)."""
+    import os
+
+    import folder_paths
+
+    folder_paths.add_model_folder_path(key, os.path.join(folder_paths.models_dir, key))
+    return folder_paths.get_folder_paths(key)
+
+
 class TokenProgress:
     """``on_token`` callback for minigpt5_core: a ComfyUI progress bar and an interrupt check per token.
 

@@ -10,7 +10,7 @@ from minigpt5_core.layout import (CONFIG_FILE, MODEL_FOLDER, OFFICIAL_LAYOUT, TO
                                   OfficialPaths, is_official_folder, missing_parts)
 from minigpt5_core.modeling.quantize import QUANTIZE_TIERS, check_quantize
 
-from .comfy_types import ConversionProgress
+from .comfy_types import ConversionProgress, models_subfolder
 
 FOLDER_KEY = "minigpt5"
 WHERE_TO_GET = (f"{MODEL_FOLDER}; or {OFFICIAL_LAYOUT}, converted on first load; see the README of the MiniGPT-5 "
@@ -33,23 +33,9 @@ QUANTIZE_TOOLTIP = (
 
 # ---- model folders ------------------------------------------------------------------------------------
 
-def register_model_folder() -> None:
-    """Add ``<models_dir>/minigpt5`` under the key ``minigpt5``.
-
-    ``add_model_folder_path`` appends (and ignores a path it already has): paths a user set in
-    extra_model_paths.yaml for the same key stay, first when the yaml was read before the pack loaded (as
-    main.py does).
-    """
-    import folder_paths
-
-    folder_paths.add_model_folder_path(FOLDER_KEY, os.path.join(folder_paths.models_dir, FOLDER_KEY))
-
-
 def search_folders() -> list[str]:
-    import folder_paths
-
-    register_model_folder()
-    return folder_paths.get_folder_paths(FOLDER_KEY)
+    """Every ``minigpt5`` folder: ``<models_dir>/minigpt5`` and those of extra_model_paths.yaml."""
+    return models_subfolder(FOLDER_KEY)
 
 
 def list_models() -> list[str]:

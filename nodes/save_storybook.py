@@ -14,7 +14,7 @@ from storybook.layouts import LAYOUTS
 from storybook.options import DEFAULT_LAYOUT, DEFAULT_SIZE, FITS
 from storybook.pagesize import COMMON_SIZES
 
-from .comfy_types import images_to_pil
+from .comfy_types import images_to_pil, models_subfolder
 from .loader import find_model
 from .pages import split_pages
 
@@ -24,18 +24,11 @@ FONT_FOLDER_KEY = "fonts"  # <models_dir>/fonts: TrueType/OpenType files the fon
 NO_FONT = "none"
 
 
-def register_font_folder() -> None:
-    """Add ``<models_dir>/fonts`` under the key ``fonts`` (kept after paths a user set in extra_model_paths.yaml)."""
-    import folder_paths
-
-    folder_paths.add_model_folder_path(FONT_FOLDER_KEY, os.path.join(folder_paths.models_dir, FONT_FOLDER_KEY))
-
-
 def list_fonts() -> list[str]:
-    """The font input's choices: none, then every font file of the registered fonts folders."""
+    """The font input's choices: none, then every font file of the fonts folders."""
     import folder_paths
 
-    register_font_folder()
+    models_subfolder(FONT_FOLDER_KEY)
     names = folder_paths.get_filename_list(FONT_FOLDER_KEY)
     return [NO_FONT, *sorted(n for n in names if os.path.splitext(n)[1].lower() in USER_FONT_SUFFIXES)]
 
@@ -46,10 +39,10 @@ def chosen_font(name: str | None) -> Path | None:
         return None
     import folder_paths
 
-    register_font_folder()
+    folders = models_subfolder(FONT_FOLDER_KEY)
     path = folder_paths.get_full_path(FONT_FOLDER_KEY, name)
     if path is None:
-        folders = ", ".join(folder_paths.get_folder_paths(FONT_FOLDER_KEY))
+        folders = ", ".join(folders)
         raise StorybookError(f"font {name!r} is not in ComfyUI's fonts folder ({folders}); put the .ttf/.otf file "
                              "there and refresh, or choose 'none'")
     return Path(path)
@@ -191,7 +184,6 @@ def save_storybook(images, pages: str, title: str, filename_prefix: str = "story
     if font_file is not None:
         source.fonts[check_user_font(font_file)] = font_file
     options = BookOptions(size=size, layout=layout, fit=fit, fonts=tuple(source.fonts))
-    options.validate()  # before the folder is claimed
     folder, subfolder = _book_folder(filename_prefix)
     try:
         result = write_book(source, folder, options)

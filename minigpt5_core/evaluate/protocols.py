@@ -63,6 +63,29 @@ PROTOCOLS = ("minigpt5", "gill", "mmdialog")
 VIST_FORMATS = ("vist-sis", "vist-cleaned")
 
 
+UNREADABLE_STORY = "story with an unreadable picture"
+UNREADABLE_DIALOGUE = "dialogue with an unreadable picture"
+
+
+class CaseSkipped(DataError):
+    """A case whose data cannot be used, for a reason its record keeps (the same input fails the same way on
+    resume)."""
+
+
+def _open_pictures(refs: list, reason: str) -> list[Image.Image | None]:
+    """Decode a case's pictures (None stays None); `CaseSkipped(reason)` when one does not decode."""
+    try:
+        return [ref.open() if ref is not None else None for ref in refs]
+    except DataError:
+        raise CaseSkipped(reason) from None
+
+
+def _chunks(items: list) -> Iterator[list]:
+    """`items` SCORE_CHUNK at a time: the pictures of one chunk are decoded together, then dropped."""
+    for start in range(0, len(items), SCORE_CHUNK):
+        yield items[start:start + SCORE_CHUNK]
+
+
 @dataclass(frozen=True)
 class PromptSettings:
     """How a VIST case's prompt is written: the model's system prompt, voken count and prompt style; `crop_size`
@@ -110,10 +133,10 @@ class Case:
         return self.story.captions[self.step]
 
     def prompt(self) -> Prompt:
-        """The prompts of this step; a `DataError` when a picture of the story up to this step does not decode."""
+        """The prompts of this step; `CaseSkipped` when a picture of the story up to this step does not decode."""
         s = self.settings
         captions = self.story.captions[: self.step + 1]
-        pictures = [ref.open() for ref in self.story.images[: self.step + 1]]
+        pictures = _open_pictures(self.story.images[: self.step + 1], UNREADABLE_STORY)
         inputs = [center_crop_square(to_rgb(im), s.crop_size) for im in pictures] if s.crop_size else pictures
         gen = vist_samples(captions, inputs, "gen", system=s.system, num_vokens=s.num_vokens, style=s.style)[-1]
         told = vist_samples(captions, inputs, "multimodal", system=s.system, num_vokens=s.num_vokens,
@@ -127,7 +150,6 @@ class Case:
 
 Saved = tuple[dict[str, Any], list[tuple[str, Image.Image]]]  # a case's record fields and its named pictures
 PictureReader = Callable[[str], Image.Image]  # a picture of the run folder, by the name its record gives
-UNREADABLE_STORY = "story with an unreadable picture"
 SCORE_CHUNK = 256  # pictures decoded at a time while scoring: a multiple of the metric models' batch (32), so the
 # batches they see are the batches of scoring everything at once
 
@@ -195,16 +217,9 @@ def protocol_cases(stories: list[StoryRecord], protocol: str, result: EvalResult
     return cases
 
 
-class CaseSkipped(MiniGPT5Error):
-    """A case that cannot be made, for a reason its record keeps (the same input fails the same way on resume)."""
-
-
 def draw(model, case: Case, *, seed: int, steps: int | None, max_new_tokens: int | None) -> Outcome:
     """One VIST case: the forced picture (and the narration, if asked); MiniGPT5Error if the model fails."""
-    try:
-        prompt = case.prompt()
-    except DataError:
-        raise CaseSkipped(UNREADABLE_STORY) from None
+    prompt = case.prompt()
     out = model.generate(prompt.source, prompt.input_images, template=False, force_image=True, seed=seed,
                          max_new_tokens=max_new_tokens)
     image = model.render_images(out, seed=seed, steps=steps)[0]
@@ -234,8 +249,7 @@ def score(outcomes: list[Outcome], result: EvalResult, *, clip=None, inception=N
         return
     similarities, gen_parts, ref_parts, prob_parts = [], [], [], []
     if clip is not None or inception is not None:
-        for start in range(0, len(outcomes), SCORE_CHUNK):  # a chunk of pictures decoded at a time
-            chunk = outcomes[start:start + SCORE_CHUNK]
+        for chunk in _chunks(outcomes):
             generated, references = [o.picture() for o in chunk], [o.case.reference() for o in chunk]
             if clip is not None:
                 similarities.extend(clip.similarity(generated, references))
@@ -288,8 +302,9 @@ class DialogCase:
         return self.dialog.turns[-1][0] or None
 
     def prompt(self) -> Prompt:
-        """The dialogue's prompt with its history pictures; a `DataError` when one of its pictures does not decode."""
-        turns = [(text, ref.open() if ref is not None else None) for text, ref in self.dialog.turns]
+        """The dialogue's prompt with its history pictures; `CaseSkipped` when one of its pictures does not decode."""
+        texts, refs = zip(*self.dialog.turns)
+        turns = list(zip(texts, _open_pictures(list(refs), UNREADABLE_DIALOGUE)))
         sample = mmdialog_sample(turns, num_vokens=self.num_vokens, style=self.style)
         return Prompt(sample.source, sample.input_images)
 
@@ -342,17 +357,11 @@ def dialog_cases(dialogs: list[DialogRecord], *, num_vokens: int, style: str = "
     return [DialogCase(dialog, num_vokens, style) for dialog in dialogs]
 
 
-UNREADABLE_DIALOGUE = "dialogue with an unreadable picture"
-
-
 def respond(model, case: DialogCase, *, seed: int, steps: int | None, max_new_tokens: int | None) -> Response:
     """Answer one dialogue, drawing each voken group the model emits; MiniGPT5Error if the model fails."""
     from ..modeling.generation import TextSegment
 
-    try:
-        prompt = case.prompt()
-    except DataError:
-        raise CaseSkipped(UNREADABLE_DIALOGUE) from None
+    prompt = case.prompt()
     out = model.generate(prompt.source, prompt.input_images, template=False, seed=seed, max_new_tokens=max_new_tokens)
     pictures = iter(model.render_images(out, seed=seed, steps=steps) if out.num_images else [])
     parts: list[Part] = []
@@ -375,8 +384,7 @@ def score_responses(responses: list[Response], result: EvalResult, *, clip=None,
                   result, sbert)
     result.metrics["responses_with_a_picture"] = sum(r.picture_count > 0 for r in responses) / len(responses)
     probs, relevance = [], []
-    for start in range(0, len(responses), SCORE_CHUNK):
-        chunk = responses[start:start + SCORE_CHUNK]
+    for chunk in _chunks(responses):
         answers = [r.elements() for r in chunk]
         pictures = [e for answer in answers for e in answer if not isinstance(e, str)]
         if inception is not None and pictures:
